@@ -1,0 +1,31 @@
+/**
+ * `prism` command line. Each subcommand lives in its own cli/cmd-*.ts file and registers itself here.
+ * Only subcommands that work are listed.
+ */
+import { Command } from 'commander';
+import { registerTopo } from './cmd-topo.js';
+import { registerDemo } from './cmd-demo.js';
+import { registerCodegen } from './cmd-codegen.js';
+
+const program = new Command();
+program
+  .name('prism')
+  .description(
+    'Per-transaction TCP hand-off controller and P4 data-plane generator.\n' +
+      'A cluster of backends looks like one server (a VIP); each request on a client connection\n' +
+      'can be served by a different backend, and responses flow straight back through the switch.',
+  )
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+registerCodegen(program);
+registerTopo(program);
+registerDemo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = (err as { code?: unknown }).code;
+  process.stderr.write(`prism: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,184 @@
+/**
+ * Turns table entries (match values and action params as P4Runtime bytestrings) into the BPF
+ * map keys and values of the eBPF target, and back. The layout comes from codegen/ebpf-layout.ts,
+ * the same module the C emitter uses.
+ *
+ * Values arrive as bytestrings: canonical (no leading zero bytes) or padded to the full width; a
+ * value wider than its field is rejected (P4Runtime spec 8.4, INVALID_ARGUMENT).
+ */
+import { endianness } from 'node:os';
+import { InvalidArgumentError } from '../core/errors.js';
+import {
+  VALUE_ACTION_OFFSET,
+  VALUE_BYTES_OFFSET,
+  VALUE_PACKETS_OFFSET,
+  VALUE_PARAMS_OFFSET,
+  VALUE_PRIORITY_OFFSET,
+  lpmPrefixLength,
+  type TableLayout,
+} from '../codegen/ebpf-layout.js';
+
+const LE = endianness() === 'LE';
+
+function writeU32(b: Buffer, v: number, off: number): void {
+  if (LE) b.writeUInt32LE(v >>> 0, off);
+  else b.writeUInt32BE(v >>> 0, off);
+}
+function readU32(b: Buffer, off: number): number {
+  return LE ? b.readUInt32LE(off) : b.readUInt32BE(off);
+}
+function readU64(b: Buffer, off: number): bigint {
+  return LE ? b.readBigUInt64LE(off) : b.readBigUInt64BE(off);
+}
+function writeU64(b: Buffer, v: bigint, off: number): void {
+  if (LE) b.writeBigUInt64LE(v, off);
+  else b.writeBigUInt64BE(v, off);
+}
+
+/**
+ * A bytestring widened to `bytes` bytes, checked to fit `bits`. `what` names the value in errors.
+ */
+export function fitBytes(value: Uint8Array, bits: number, bytes: number, what: string): Buffer {
+  let v = Buffer.from(value);
+  if (v.length === 0) throw new InvalidArgumentError(`${what}: empty bytestring`);
+  while (v.length > bytes && v[0] === 0) v = v.subarray(1);
+  if (v.length > bytes) throw new InvalidArgumentError(`${what}: ${value.length} bytes do not fit ${bits} bits`);
+  const out = Buffer.alloc(bytes);
+  v.copy(out, bytes - v.length);
+  const spare = bytes * 8 - bits;
+  if (spare > 0 && (out[0]! >> (8 - spare)) !== 0) {
+    throw new InvalidArgumentError(`${what}: value 0x${Buffer.from(value).toString('hex')} does not fit ${bits} bits`);
+  }
+  return out;
+}
+
+export type FieldMatchValue =
+  | { readonly kind: 'exact'; readonly value: Uint8Array }
+  | { readonly kind: 'lpm'; readonly value: Uint8Array; readonly prefixLen: number }
+  | { readonly kind: 'ternary'; readonly value: Uint8Array; readonly mask: Uint8Array };
+
+/** Match values by key field name (`hdr.ipv4.dst_addr`). Missing ternary/lpm fields are wildcards. */
+export type MatchSpec = ReadonlyMap<string, FieldMatchValue>;
+
+export interface EncodedKey {
+  /** The BPF map key (hash, lpm); for ternary the slot is chosen by the caller. */
+  readonly mapKey: Buffer;
+  /** Ternary only: key data and mask stored in the value. */
+  readonly ternary?: { readonly key: Buffer; readonly mask: Buffer };
+}
+
+export function encodeKey(layout: TableLayout, match: MatchSpec): EncodedKey {
+  for (const name of match.keys()) {
+    if (!layout.keyFields.some((k) => k.name === name)) throw new InvalidArgumentError(`table ${layout.name} has no key field ${name}`);
+  }
+  const data = Buffer.alloc(layout.keyDataBytes);
+  const mask = Buffer.alloc(layout.keyDataBytes);
+  let prefixLen = 0;
+  for (const kf of layout.keyFields) {
+    const m = match.get(kf.name);
+    const what = `${layout.name} ${kf.name}`;
+    if (!m) {
+      if (kf.match === 'exact') throw new InvalidArgumentError(`${what}: exact match field is missing`);
+      continue; // wildcard: zero value, zero mask, prefix 0
+    }
+    if (m.kind !== kf.match) throw new InvalidArgumentError(`${what}: expected a ${kf.match} match, got ${m.kind}`);
+    const v = fitBytes(m.value, kf.bits, kf.bytes, what);
+    let fieldMask: Buffer = Buffer.alloc(kf.bytes, 0xff);
+    if (m.kind === 'lpm') {
+      if (!Number.isInteger(m.prefixLen) || m.prefixLen < 0 || m.prefixLen > kf.bits) {
+        throw new InvalidArgumentError(`${what}: prefix length ${m.prefixLen} outside 0..${kf.bits}`);
+      }
+      fieldMask = prefixMask(kf.bits, kf.bytes, m.prefixLen);
+      prefixLen = m.prefixLen;
+    } else if (m.kind === 'ternary') {
+      fieldMask = fitBytes(m.mask, kf.bits, kf.bytes, `${what} mask`);
+    }
+    // P4Runtime spec 9.1.1: bits outside the mask / prefix must be zero.
+    for (let i = 0; i < kf.bytes; i++) {
+      if ((v[i]! & ~fieldMask[i]!) !== 0) throw new InvalidArgumentError(`${what}: value has bits set outside its mask or prefix`);
+    }
+    v.copy(data, kf.offset);
+    fieldMask.copy(mask, kf.offset);
+  }
+  if (layout.kind === 'hash') return { mapKey: data };
+  if (layout.kind === 'lpm') {
+    const key = Buffer.alloc(4 + layout.keyDataBytes);
+    writeU32(key, lpmPrefixLength(layout, prefixLen), 0);
+    data.copy(key, 4);
+    return { mapKey: key };
+  }
+  return { mapKey: Buffer.alloc(4), ternary: { key: data, mask } };
+}
+
+function prefixMask(bits: number, bytes: number, prefixLen: number): Buffer {
+  const m = Buffer.alloc(bytes);
+  const start = bytes * 8 - bits; // padding bits at the front
+  for (let i = 0; i < prefixLen; i++) {
+    const bit = start + i;
+    m[bit >> 3]! |= 0x80 >> (bit & 7);
+  }
+  return m;
+}
+
+export interface ActionValue {
+  readonly actionId: number;
+  /** Params in declaration order, as bytestrings. */
+  readonly params: readonly Uint8Array[];
+}
+
+export interface EntryValueOptions {
+  readonly priority?: number;
+  readonly ternary?: { readonly key: Buffer; readonly mask: Buffer };
+  readonly packets?: bigint;
+  readonly bytes?: bigint;
+}
+
+export function encodeValue(layout: TableLayout, action: ActionValue, opts: EntryValueOptions = {}): Buffer {
+  const al = layout.actions.find((a) => a.id === action.actionId);
+  if (!al) throw new InvalidArgumentError(`table ${layout.name} cannot use action id ${action.actionId}`);
+  if (action.params.length !== al.params.length) {
+    throw new InvalidArgumentError(`action ${al.name} takes ${al.params.length} params, got ${action.params.length}`);
+  }
+  const v = Buffer.alloc(layout.valueBytes);
+  writeU32(v, action.actionId, VALUE_ACTION_OFFSET);
+  writeU64(v, opts.packets ?? 0n, VALUE_PACKETS_OFFSET);
+  writeU64(v, opts.bytes ?? 0n, VALUE_BYTES_OFFSET);
+  al.params.forEach((p, i) => {
+    fitBytes(action.params[i]!, p.bits, p.bytes, `action ${al.name} param ${p.name}`).copy(v, VALUE_PARAMS_OFFSET + p.offset);
+  });
+  if (layout.ternary) {
+    writeU32(v, opts.priority ?? 0, VALUE_PRIORITY_OFFSET);
+    if (opts.ternary) {
+      opts.ternary.key.copy(v, layout.ternary.keyOffset);
+      opts.ternary.mask.copy(v, layout.ternary.maskOffset);
+    }
+    v[layout.ternary.validOffset] = 1;
+  }
+  return v;
+}
+
+export interface DecodedValue {
+  readonly actionId: number;
+  readonly params: Buffer[];
+  readonly packets: bigint;
+  readonly bytes: bigint;
+  readonly priority: number;
+  readonly valid: boolean;
+}
+
+export function decodeValue(layout: TableLayout, v: Buffer): DecodedValue {
+  if (v.length !== layout.valueBytes) throw new InvalidArgumentError(`table ${layout.name}: value is ${v.length} bytes, expected ${layout.valueBytes}`);
+  const actionId = readU32(v, VALUE_ACTION_OFFSET);
+  const al = layout.actions.find((a) => a.id === actionId);
+  const params = al ? al.params.map((p) => Buffer.from(v.subarray(VALUE_PARAMS_OFFSET + p.offset, VALUE_PARAMS_OFFSET + p.offset + p.bytes))) : [];
+  return {
+    actionId,
+    params,
+    packets: readU64(v, VALUE_PACKETS_OFFSET),
+    bytes: readU64(v, VALUE_BYTES_OFFSET),
+    priority: layout.ternary ? readU32(v, VALUE_PRIORITY_OFFSET) : 0,
+    valid: layout.ternary ? v[layout.ternary.validOffset] === 1 : true,
+  };
+}
+
+export { readU32 as readHostU32, writeU32 as writeHostU32, readU64 as readHostU64 };
