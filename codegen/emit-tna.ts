@@ -169,7 +169,7 @@ function wholeWords(h: HeaderDef, written: ReadonlySet<string>): string[] {
   }
 }
 
-/** Fields of the given headers that some action writes. */
+/** Every header field some action writes (assignments, TCP flag and window primitives). */
 function writtenFields(p: Pipeline, tcpHeader: string): FieldRef[] {
   const out: FieldRef[] = [];
   for (const a of p.actions) {
@@ -211,7 +211,7 @@ function tcpChecksumPlan(p: Pipeline, states: readonly ParserState[], first: str
   };
   const ipv4State = extracting(ip);
   const tcpState = extracting(l4);
-  if (reachable(states, first, ipv4State).has(tcpState) || first === tcpState) {
+  if (first !== ipv4State && (first === tcpState || reachable(states, first, ipv4State).has(tcpState))) {
     throw new CodegenError(`pipeline ${p.name}: TNA: ${l4} can be reached without extracting ${ip}; the pseudo-header would be wrong`);
   }
   const after = [...reachable(states, tcpState)].map((n) => states.find((s) => s.name === n)).filter((s) => s?.extract !== undefined);

@@ -13,6 +13,7 @@ export type PrismErrorCode =
   | 'PRISM_ERR_NOT_FOUND'
   | 'PRISM_ERR_ALREADY_EXISTS'
   | 'PRISM_ERR_CODEGEN'
+  | 'PRISM_ERR_TABLE_FULL'
   | 'PRISM_ERR_BPF';
 
 export class PrismError extends Error {

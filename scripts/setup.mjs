@@ -114,7 +114,7 @@ function nativeAddons() {
   }
   log('building native addons (node-gyp)');
   const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
-  const args = ['rebuild', '--directory', 'native', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const args = ['rebuild', '--directory', 'native', '--loglevel=error', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
   run(join(root, 'node_modules', '.bin', 'node-gyp'), args);
   writeStamp('native', hash);
 }
@@ -134,11 +134,29 @@ function typescript() {
   writeStamp('tsc', hash);
 }
 
+/** Compiles the generated eBPF C (p4/ebpf/*.c) into build/ebpf/*.bpf.o when it changed. */
+function ebpfObjects() {
+  const srcDir = join(root, 'p4', 'ebpf');
+  if (!existsSync(srcDir)) return;
+  const outDir = join(root, 'build', 'ebpf');
+  mkdirSync(outDir, { recursive: true });
+  for (const file of readdirSync(srcDir).filter((n) => n.endsWith('.c'))) {
+    const src = join(srcDir, file);
+    const obj = join(outDir, file.replace(/\.c$/, '.bpf.o'));
+    const hash = hashFiles([src]);
+    if (stampOk(`ebpf-${file}`, hash) && existsSync(obj)) continue;
+    log(`compiling eBPF ${relative(root, src)} -> ${relative(root, obj)}`);
+    run('clang', ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-c', src, '-o', obj]);
+    writeStamp(`ebpf-${file}`, hash);
+  }
+}
+
 try {
   if (!buildOnly) debianPackages();
   npmPackages();
   nativeAddons();
   typescript();
+  ebpfObjects();
   log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 } catch (err) {
   process.stderr.write(`[setup] failed: ${err instanceof Error ? err.message : String(err)}\n`);
