@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerTopo } from './cmd-topo.js';
 import { registerDemo } from './cmd-demo.js';
 import { registerCodegen } from './cmd-codegen.js';
+import { registerServe } from './cmd-serve.js';
 
 const program = new Command();
 program
@@ -20,6 +21,7 @@ program
 
 registerCodegen(program);
 registerTopo(program);
+registerServe(program);
 registerDemo(program);
 
 try {

@@ -231,7 +231,7 @@ export class Topology implements Guarded {
     report.pids = [...new Set(report.pids)].sort((x, y) => x - y);
     if (failures.length > 0) throw new NetnsError(`teardown of topology ${this.runId} incomplete: ${failures.join('; ')}`);
     unregisterExitCleanup(this);
-    if (report.namespaces.length + report.interfaces.length + report.pids.length > 0) log.info({ runId: this.runId, ...report }, 'topology torn down');
+    if (report.namespaces.length + report.interfaces.length + report.pids.length > 0) log.debug({ runId: this.runId, ...report }, 'topology torn down');
     return report;
   }
 
