@@ -58,6 +58,8 @@ export interface TableLayout {
   readonly mapName: string;
   readonly defaultMapName: string;
   readonly size: number;
+  /** Key field names in declaration order (P4Info match field ids are 1..n in this order). */
+  readonly declaredKeyOrder: readonly string[];
   /** Key fields in key-data order (for lpm: exact fields first, then the lpm field). */
   readonly keyFields: readonly KeyFieldLayout[];
   /** Bytes of key data (the fields; for lpm the u32 prefix length comes before it). */
@@ -127,6 +129,7 @@ export function layoutTable(t: LayoutTableSpec): TableLayout {
       mapName: tableMapName(t.id),
       defaultMapName: defaultMapName(t.id),
       size: t.size,
+      declaredKeyOrder: t.keys.map((k) => k.name),
       keyFields,
       keyDataBytes,
       mapKeyBytes: 4,
@@ -143,6 +146,7 @@ export function layoutTable(t: LayoutTableSpec): TableLayout {
     mapName: tableMapName(t.id),
     defaultMapName: defaultMapName(t.id),
     size: t.size,
+    declaredKeyOrder: t.keys.map((k) => k.name),
     keyFields,
     keyDataBytes,
     mapKeyBytes: kind === 'lpm' ? 4 + keyDataBytes : keyDataBytes,

@@ -28,6 +28,7 @@ import {
   type BpfMap,
 } from '../native/index.js';
 import {
+  decodeKey,
   decodeValue,
   encodeKey,
   encodeValue,
@@ -35,6 +36,7 @@ import {
   readHostU64,
   writeHostU32,
   type ActionValue,
+  type DecodedKey,
   type DecodedValue,
   type MatchSpec,
 } from './ebpf-entries.js';
@@ -245,6 +247,22 @@ export class EbpfDataplane {
   #exactLookup(l: TableLayout, m: BpfMap, key: Buffer): Buffer | null {
     if (l.kind === 'lpm' && !m.keys().some((k) => k.equals(key))) return null;
     return m.lookup(key);
+  }
+
+  /** Every entry of a table with its match and value (counters included). */
+  listEntries(table: string): { key: DecodedKey; value: DecodedValue }[] {
+    const l = this.layout(table);
+    const m = this.#map(l.mapName);
+    const out: { key: DecodedKey; value: DecodedValue }[] = [];
+    if (l.kind === 'ternary') {
+      for (const slot of this.#ternarySlots.get(table)!.values()) {
+        const v = m.lookup(hostU32(slot));
+        if (v && decodeValue(l, v).valid) out.push({ key: decodeKey(l, Buffer.alloc(4), v), value: decodeValue(l, v) });
+      }
+      return out;
+    }
+    for (const [k, v] of m.entries()) out.push({ key: decodeKey(l, k), value: decodeValue(l, v) });
+    return out;
   }
 
   /** Number of entries in a table (not counting the default entry). */

@@ -182,3 +182,35 @@ export function decodeValue(layout: TableLayout, v: Buffer): DecodedValue {
 }
 
 export { readU32 as readHostU32, writeU32 as writeHostU32, readU64 as readHostU64 };
+
+/** A decoded key: match values in key-field order (wildcards omitted), as the layout stores them. */
+export interface DecodedKey {
+  readonly fields: { readonly name: string; readonly match: FieldMatchValue }[];
+}
+
+/** The match of a stored entry: from the map key (hash, lpm) or the key and mask in the value (ternary). */
+export function decodeKey(layout: TableLayout, mapKey: Buffer, value?: Buffer): DecodedKey {
+  const fields: { name: string; match: FieldMatchValue }[] = [];
+  if (layout.kind === 'ternary') {
+    if (!value || !layout.ternary) throw new InvalidArgumentError(`table ${layout.name}: ternary keys live in the value`);
+    for (const kf of layout.keyFields) {
+      const v = value.subarray(layout.ternary.keyOffset + kf.offset, layout.ternary.keyOffset + kf.offset + kf.bytes);
+      const m = value.subarray(layout.ternary.maskOffset + kf.offset, layout.ternary.maskOffset + kf.offset + kf.bytes);
+      if (m.every((x) => x === 0)) continue;
+      fields.push({ name: kf.name, match: kf.match === 'exact' ? { kind: 'exact', value: Buffer.from(v) } : { kind: 'ternary', value: Buffer.from(v), mask: Buffer.from(m) } });
+    }
+    return { fields };
+  }
+  const data = layout.kind === 'lpm' ? mapKey.subarray(4) : mapKey;
+  const lpmBits = layout.kind === 'lpm' ? readU32(mapKey, 0) : 0;
+  for (const kf of layout.keyFields) {
+    const v = Buffer.from(data.subarray(kf.offset, kf.offset + kf.bytes));
+    if (kf.match === 'lpm') {
+      const prefixLen = lpmBits - kf.offset * 8 - (kf.bytes * 8 - kf.bits);
+      if (prefixLen > 0) fields.push({ name: kf.name, match: { kind: 'lpm', value: v, prefixLen } });
+    } else {
+      fields.push({ name: kf.name, match: { kind: 'exact', value: v } });
+    }
+  }
+  return { fields };
+}

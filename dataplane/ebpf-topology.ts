@@ -39,7 +39,29 @@ export interface StarTopology {
 
 export const STAR_PREFIX_LEN = 24;
 
-/** Builds the topology; on failure everything built so far is removed before the error propagates. */
+/**
+ * Hosts around a switch namespace, without a data plane: namespaces, veths (host `eth0` ↔ switch
+ * `p<port>`), addresses and static neighbours pointing at the switch ports.
+ */
+export async function buildStarHosts(topo: Topology, specs: readonly StarHostSpec[]): Promise<{ sw: Host; hosts: Map<string, StarHost> }> {
+  const sw = await topo.addHost('sw');
+  const hosts = new Map<string, StarHost>();
+  for (const h of specs) {
+    const host = await topo.addHost(h.name);
+    const link = await topo.link(host, sw, { ifnameA: 'eth0', ifnameB: `p${h.port}` });
+    await host.addAddress('eth0', `${h.ip}/${STAR_PREFIX_LEN}`);
+    hosts.set(h.name, { spec: h, host, mac: link.a.mac, switchMac: link.b.mac });
+  }
+  // Every host resolves every other host to the switch port it is attached to: the data plane routes.
+  for (const a of hosts.values()) {
+    for (const b of hosts.values()) {
+      if (a !== b) await a.host.addNeighbor(b.spec.ip, a.switchMac, 'eth0');
+    }
+  }
+  return { sw, hosts };
+}
+
+/** Builds the topology with the eBPF data plane loaded directly (no P4Runtime); on failure everything built so far is removed. */
 export async function startStarTopology(opts: {
   readonly pipeline: Pipeline;
   readonly objectPath: string;
@@ -55,22 +77,7 @@ export async function startStarTopology(opts: {
     await topo.teardown();
   };
   try {
-    const sw = await topo.addHost('sw');
-    const hosts = new Map<string, StarHost>();
-    const links = [];
-    for (const h of opts.hosts) {
-      const host = await topo.addHost(h.name);
-      const link = await topo.link(host, sw, { ifnameA: 'eth0', ifnameB: `p${h.port}` });
-      links.push(link);
-      await host.addAddress('eth0', `${h.ip}/${STAR_PREFIX_LEN}`);
-      hosts.set(h.name, { spec: h, host, mac: link.a.mac, switchMac: link.b.mac });
-    }
-    // Every host resolves every other host to the switch port it is attached to: the data plane routes.
-    for (const a of hosts.values()) {
-      for (const b of hosts.values()) {
-        if (a !== b) await a.host.addNeighbor(b.spec.ip, a.switchMac, 'eth0');
-      }
-    }
+    const { sw, hosts } = await buildStarHosts(topo, opts.hosts);
     dp = EbpfDataplane.load(opts.objectPath, pipelineLayouts(opts.pipeline));
     if (opts.cpuPort !== undefined) dp.setCpuPort(opts.cpuPort);
     for (const h of hosts.values()) {
