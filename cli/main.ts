@@ -7,6 +7,7 @@ import { registerTopo } from './cmd-topo.js';
 import { registerDemo } from './cmd-demo.js';
 import { registerCodegen } from './cmd-codegen.js';
 import { registerServe } from './cmd-serve.js';
+import { registerBench } from './cmd-bench.js';
 
 const program = new Command();
 program
@@ -22,6 +23,7 @@ program
 registerCodegen(program);
 registerTopo(program);
 registerServe(program);
+registerBench(program);
 registerDemo(program);
 
 try {

@@ -197,16 +197,27 @@ export class EbpfDataplane {
       return;
     }
     const m = this.#map(l.mapName);
+    if (mode === 'insert' && l.kind === 'hash') {
+      // One syscall: the kernel refuses an existing key (EEXIST) with BPF_NOEXIST.
+      this.#update(table, m, key.mapKey, encodeValue(l, action), MapUpdateFlags.NOEXIST);
+      return;
+    }
     const cur = this.#exactLookup(l, m, key.mapKey);
     if (cur && mode === 'insert') throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `table ${table}: entry exists`);
     if (!cur && mode === 'modify') throw new PrismError('PRISM_ERR_NOT_FOUND', `table ${table}: no such entry`);
     const old = cur ? decodeValue(l, cur) : undefined;
     const value = encodeValue(l, action, old ? { packets: old.packets, bytes: old.bytes } : {});
+    this.#update(table, m, key.mapKey, value, mode === 'insert' ? MapUpdateFlags.NOEXIST : MapUpdateFlags.ANY);
+  }
+
+  #update(table: string, m: BpfMap, key: Buffer, value: Buffer, flags: number): void {
     try {
-      m.update(key.mapKey, value, mode === 'insert' ? MapUpdateFlags.NOEXIST : MapUpdateFlags.ANY);
+      m.update(key, value, flags);
     } catch (err) {
-      if ((err as { errnoName?: string }).errnoName === 'E2BIG' || (err as { errnoName?: string }).errnoName === 'ENOMEM') {
-        throw new PrismError('PRISM_ERR_TABLE_FULL', `table ${table} is full (${l.size} entries)`, { cause: err });
+      const errno = (err as { errnoName?: string }).errnoName;
+      if (errno === 'EEXIST') throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `table ${table}: entry exists`, { cause: err });
+      if (errno === 'E2BIG' || errno === 'ENOMEM' || errno === 'ENOSPC') {
+        throw new PrismError('PRISM_ERR_TABLE_FULL', `table ${table} is full (${this.layout(table).size} entries)`, { cause: err });
       }
       throw err;
     }

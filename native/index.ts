@@ -123,9 +123,9 @@ interface RawAddon {
   listPrograms(handle: RawObjectHandle): BpfProgramInfo[];
   listMaps(handle: RawObjectHandle): BpfMapInfo[];
   mapInfo(fd: number): MapFdInfo;
-  mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
-  mapLookup(fd: number, key: Uint8Array): Buffer | null;
-  mapDelete(fd: number, key: Uint8Array): boolean;
+  mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number, keySize?: number, valueLength?: number): void;
+  mapLookup(fd: number, key: Uint8Array, keySize?: number, valueLength?: number): Buffer | null;
+  mapDelete(fd: number, key: Uint8Array, keySize?: number): boolean;
   mapKeys(fd: number): Buffer[];
   numPossibleCpus(): number;
   progTestRun(progFd: number, data: Uint8Array, opts?: TestRunOptions): TestRunResult;
@@ -322,15 +322,16 @@ export class BpfMap {
 
   update(key: Uint8Array, value: Uint8Array, flags: number = MapUpdateFlags.ANY): void {
     this.#check('update');
-    mapUpdate(this.fd, key, value, flags);
+    // Known sizes spare the addon a bpf_obj_get_info_by_fd per call (it still checks the buffers against them).
+    call((a) => a.mapUpdate(this.fd, key, value, flags, this.keySize, this.valueBufferSize));
   }
   lookup(key: Uint8Array): Buffer | null {
     this.#check('lookup');
-    return mapLookup(this.fd, key);
+    return call((a) => a.mapLookup(this.fd, key, this.keySize, this.valueBufferSize));
   }
   delete(key: Uint8Array): boolean {
     this.#check('delete');
-    return mapDelete(this.fd, key);
+    return call((a) => a.mapDelete(this.fd, key, this.keySize));
   }
   keys(): Buffer[] {
     this.#check('keys');

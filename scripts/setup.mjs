@@ -32,6 +32,7 @@ const DEBIAN_PACKAGES = [
   'iputils-ping', // reachability checks in tests
   'ethtool', // turning off checksum offload on test hosts' interfaces
   'bpftool', // inspecting loaded programs and maps (docs, debugging)
+  'iperf3', // bulk TCP throughput in the switch benchmark
 ];
 
 function log(msg) {

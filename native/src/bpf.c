@@ -346,6 +346,22 @@ static bool get_map_meta(napi_env env, int fd, const char *op, map_meta *m) {
   return true;
 }
 
+/*
+ * Sizes the caller already knows (the TS BpfMap caches them from mapInfo at open) save the
+ * bpf_obj_get_info_by_fd syscall on every element operation; without them, ask the kernel.
+ */
+static bool map_meta_or_sizes(napi_env env, int fd, const char *op, napi_value key_size, napi_value value_len,
+                              map_meta *m) {
+  uint32_t ks = 0, vl = 0;
+  if (nu_is_nullish(env, key_size)) return get_map_meta(env, fd, op, m);
+  if (!nu_arg_u32(env, key_size, "keySize", &ks)) return false;
+  if (value_len && !nu_is_nullish(env, value_len) && !nu_arg_u32(env, value_len, "valueLength", &vl)) return false;
+  memset(m, 0, sizeof *m);
+  m->info.key_size = ks;
+  m->value_len = vl;
+  return true;
+}
+
 static bool check_len(napi_env env, const char *what, size_t got, size_t want, const char *op) {
   if (got == want) return true;
   nu_throw_range_error(env, "%s: the %s buffer must be %zu bytes long for this map. Received %zu bytes", op, what, want,
@@ -371,7 +387,7 @@ static napi_value js_map_info(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_map_update(napi_env env, napi_callback_info info) {
-  NU_ARGS(env, info, 4);
+  NU_ARGS(env, info, 6);
   int fd;
   void *key, *value;
   size_t klen, vlen;
@@ -381,7 +397,7 @@ static napi_value js_map_update(napi_env env, napi_callback_info info) {
     return NULL;
   if (!nu_is_nullish(env, argv[3]) && !nu_arg_u32(env, argv[3], "flags", &flags)) return NULL;
   map_meta m;
-  if (!get_map_meta(env, fd, "mapUpdate", &m) || !check_len(env, "key", klen, m.info.key_size, "mapUpdate") ||
+  if (!map_meta_or_sizes(env, fd, "mapUpdate", argv[4], argv[5], &m) || !check_len(env, "key", klen, m.info.key_size, "mapUpdate") ||
       !check_len(env, "value", vlen, m.value_len, "mapUpdate"))
     return NULL;
   int err = bpf_map_update_elem(fd, key, value, flags);
@@ -390,13 +406,13 @@ static napi_value js_map_update(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_map_lookup(napi_env env, napi_callback_info info) {
-  NU_ARGS(env, info, 2);
+  NU_ARGS(env, info, 4);
   int fd;
   void *key;
   size_t klen;
   if (!nu_arg_fd(env, argv[0], "fd", &fd) || !nu_arg_bytes(env, argv[1], "key", &key, &klen)) return NULL;
   map_meta m;
-  if (!get_map_meta(env, fd, "mapLookup", &m) || !check_len(env, "key", klen, m.info.key_size, "mapLookup"))
+  if (!map_meta_or_sizes(env, fd, "mapLookup", argv[2], argv[3], &m) || !check_len(env, "key", klen, m.info.key_size, "mapLookup"))
     return NULL;
   napi_value buf;
   void *out;
@@ -415,13 +431,13 @@ static napi_value js_map_lookup(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_map_delete(napi_env env, napi_callback_info info) {
-  NU_ARGS(env, info, 2);
+  NU_ARGS(env, info, 3);
   int fd;
   void *key;
   size_t klen;
   if (!nu_arg_fd(env, argv[0], "fd", &fd) || !nu_arg_bytes(env, argv[1], "key", &key, &klen)) return NULL;
   map_meta m;
-  if (!get_map_meta(env, fd, "mapDelete", &m) || !check_len(env, "key", klen, m.info.key_size, "mapDelete"))
+  if (!map_meta_or_sizes(env, fd, "mapDelete", argv[2], NULL, &m) || !check_len(env, "key", klen, m.info.key_size, "mapDelete"))
     return NULL;
   int err = bpf_map_delete_elem(fd, key);
   if (err && err != -ENOENT) {
