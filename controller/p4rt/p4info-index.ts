@@ -280,7 +280,21 @@ export class P4InfoIndex {
   tableAction(table: string | number | TableInfo, ref: string | number | ActionInfo): { action: ActionInfo; scope: ActionScope } {
     const t = this.table(table);
     const allowed = t.actionRefs.map((r) => this.actionsById.get(r.id)).filter((a): a is ActionInfo => a !== undefined);
-    const a = typeof ref === 'object' ? ref : resolve('action', allowed.length > 0 ? allowed : this.actionList, ref, `table ${displayName(t)}`);
+    let a: ActionInfo;
+    if (typeof ref === 'object') {
+      a = ref;
+    } else {
+      try {
+        a = resolve('action', allowed, ref, `table ${displayName(t)}`);
+      } catch (scoped) {
+        // Not among the table's actions: an action of another table gets the "not allowed" message below.
+        try {
+          a = this.action(ref);
+        } catch {
+          throw scoped;
+        }
+      }
+    }
     const actionRef = t.actionRefs.find((r) => r.id === a.id);
     if (!actionRef) {
       throw new P4InfoLookupError('action', displayName(a), { scope: `table ${displayName(t)}`, known: allowed.map(displayName) });
