@@ -167,7 +167,7 @@ export function lpmPrefixLength(layout: TableLayout, prefixLen: number): number 
 export const EBPF_MAPS = {
   /** ARRAY [max ports]: P4 port number → ifindex (0 = no port). */
   portToIfindex: 'prism_ports',
-  /** HASH: ifindex → P4 port number. */
+  /** ARRAY [EBPF_MAX_IFINDEX]: ifindex → P4 port number + 1 (0 = not a switch port); an array, not a hash, to keep the per-packet lookup cheap. */
   ifindexToPort: 'prism_ifports',
   /** ARRAY [1]: struct prism_config (the CPU port). */
   config: 'prism_config',
@@ -178,6 +178,9 @@ export const EBPF_MAPS = {
   /** PERCPU_ARRAY [1]: scratch buffer used to pop the packet_out header. */
   scratch: 'prism_scratch',
 } as const;
+
+/** Interfaces with an ifindex below this can be switch ports. */
+export const EBPF_MAX_IFINDEX = 65536;
 
 /** Largest P4 port number + 1 that the eBPF target supports (9-bit ports). */
 export const EBPF_MAX_PORTS = 512;

@@ -10,7 +10,7 @@
  * - tables are BPF maps (codegen/ebpf-layout.ts gives their layout); direct counters live in
  *   the entry value and are bumped atomically;
  * - deparser: rewritten headers are stored back, then IPv4 and TCP checksums are fixed
- *   incrementally (bpf_csum_diff + bpf_l3_csum_replace / bpf_l4_csum_replace; pseudo-header
+ *   incrementally, one bpf_l3_csum_replace / bpf_l4_csum_replace per rewritten 32-bit word (pseudo-header
  *   changes with BPF_F_PSEUDO_HDR so CHECKSUM_PARTIAL packets stay right);
  * - to the controller: the packet_in header is pushed in front (bpf_skb_change_head) and the frame
  *   redirected to the CPU port's interface; otherwise it is redirected to the egress port's one.
@@ -20,6 +20,7 @@ import {
   DROP_REASONS,
   EBPF_MAPS,
   EBPF_MAX_CPU_FRAME,
+  EBPF_MAX_IFINDEX,
   EBPF_MAX_PORTS,
   VALUE_BYTES_OFFSET,
   VALUE_PACKETS_OFFSET,
@@ -97,7 +98,7 @@ function emitHeaders(p: Pipeline, out: Printer): void {
     out.line(`struct hdr_${h.name} { __u8 b[${headerBits(h) / 8}]; };`);
   }
   out.blank();
-  out.comment('Parsed headers; ipv4 and tcp first and 4-byte aligned for bpf_csum_diff.');
+  out.comment('Parsed headers, 4-byte aligned so checksummed headers can be compared word by word.');
   const ordered = [...p.headers].sort((a, b) => (headerBits(a) % 32 === 0 ? 0 : 1) - (headerBits(b) % 32 === 0 ? 0 : 1));
   out.block('struct headers {', () => {
     for (const h of ordered) out.line(`struct hdr_${h.name} ${h.name} __attribute__((aligned(4)));`);
@@ -151,6 +152,7 @@ function emitFieldAccessors(p: Pipeline, out: Printer): void {
 function emitMaps(p: Pipeline, layouts: readonly TableLayout[], out: Printer): void {
   out.comment('Switch configuration, written by the embedded switch (dataplane/).');
   out.line(`#define PRISM_MAX_PORTS ${EBPF_MAX_PORTS}`);
+  out.line(`#define PRISM_MAX_IFINDEX ${EBPF_MAX_IFINDEX}`);
   out.line('#define PRISM_NO_PORT 0xffffffffu');
   out.line('#define PRISM_NO_SLOT 0xffffffffu');
   out.line(`#define PRISM_MAX_CPU_FRAME ${EBPF_MAX_CPU_FRAME}`);
@@ -169,7 +171,7 @@ function emitMaps(p: Pipeline, layouts: readonly TableLayout[], out: Printer): v
     }, `} ${name} SEC(".maps");`);
   };
   map(EBPF_MAPS.portToIfindex, 'BPF_MAP_TYPE_ARRAY', '__u32', '__u32', 'PRISM_MAX_PORTS');
-  map(EBPF_MAPS.ifindexToPort, 'BPF_MAP_TYPE_HASH', '__u32', '__u32', 'PRISM_MAX_PORTS');
+  map(EBPF_MAPS.ifindexToPort, 'BPF_MAP_TYPE_ARRAY', '__u32', '__u32', 'PRISM_MAX_IFINDEX');
   map(EBPF_MAPS.config, 'BPF_MAP_TYPE_ARRAY', '__u32', 'struct prism_config', 1);
   map(EBPF_MAPS.portStats, 'BPF_MAP_TYPE_PERCPU_ARRAY', '__u32', 'struct prism_port_stats', 'PRISM_MAX_PORTS');
   map(EBPF_MAPS.drops, 'BPF_MAP_TYPE_PERCPU_ARRAY', '__u32', '__u64', DROP_REASONS.length);
@@ -449,7 +451,12 @@ function emitParser(p: Pipeline, out: Printer): void {
       if (s.extract) {
         const h = findHeader(p, s.extract);
         const n = headerBits(h) / 8;
-        out.line(`if (bpf_skb_load_bytes(skb, off, &hdr.${h.name}, ${n}) < 0) goto parsed;`);
+        // Direct packet access when the bytes are in the linear part; the helper otherwise.
+        out.block('{', () => {
+          out.line('void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;');
+          out.line(`if (off <= 256 && d + off + ${n} <= de) __builtin_memcpy(&hdr.${h.name}, d + off, ${n});`);
+          out.line(`else if (bpf_skb_load_bytes(skb, off, &hdr.${h.name}, ${n}) < 0) goto parsed;`);
+        });
         out.line(`meta.valid |= HDR_${h.name.toUpperCase()};`);
         if (h.controller === 'packet_out') {
           out.comment('Never deparsed: remove it from the frame now, so later offsets start at 0.');
@@ -485,31 +492,39 @@ function emitDeparser(p: Pipeline, out: Printer): void {
   out.line('if (meta.dropped) { count_drop(DROP_ACTION_DROP); return TC_ACT_SHOT; }');
   out.line('if (meta.egress_port == PRISM_NO_PORT) { count_drop(DROP_NO_EGRESS_PORT); return TC_ACT_SHOT; }');
   const cs = p.checksums;
-  if (cs) {
-    out.comment('Checksums, incrementally, from the headers as parsed (orig_*) and as rewritten.');
-    out.line('__s64 ip_diff = 0, pseudo_diff = 0, tcp_diff = 0;');
-    out.block(`if (meta.csum_dirty && (meta.valid & HDR_${cs.ipv4.header.toUpperCase()})) {`, () => {
-      out.line(`ip_diff = bpf_csum_diff((__be32 *)orig_${cs.ipv4.header}.b, sizeof(orig_${cs.ipv4.header}), (__be32 *)hdr.${cs.ipv4.header}.b, sizeof(hdr.${cs.ipv4.header}), 0);`);
-      out.block(`if (meta.valid & HDR_${cs.tcp.header.toUpperCase()}) {`, () => {
-        // Pseudo-header addresses: src and dst, 8 bytes at offset 12 of the IPv4 header (RFC 791).
-        out.line(`pseudo_diff = bpf_csum_diff((__be32 *)&orig_${cs.ipv4.header}.b[12], 8, (__be32 *)&hdr.${cs.ipv4.header}.b[12], 8, 0);`);
-        out.line(`tcp_diff = bpf_csum_diff((__be32 *)orig_${cs.tcp.header}.b, sizeof(orig_${cs.tcp.header}), (__be32 *)hdr.${cs.tcp.header}.b, sizeof(hdr.${cs.tcp.header}), 0);`);
-      });
-    });
-  }
   for (const h of deparsed) {
     const n = headerBits(h) / 8;
-    out.line(`if ((meta.dirty & HDR_${h.name.toUpperCase()}) && (meta.valid & HDR_${h.name.toUpperCase()}) &&`);
-    out.line(`    bpf_skb_store_bytes(skb, meta.off_${h.name}, &hdr.${h.name}, ${n}, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
+    const H = h.name.toUpperCase();
+    out.block(`if ((meta.dirty & HDR_${H}) && (meta.valid & HDR_${H})) {`, () => {
+      out.line('void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;');
+      out.line(`__u32 o = meta.off_${h.name};`);
+      out.line(`if (o <= 256 && d + o + ${n} <= de) __builtin_memcpy(d + o, &hdr.${h.name}, ${n});`);
+      out.line(`else if (bpf_skb_store_bytes(skb, o, &hdr.${h.name}, ${n}, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
+    });
   }
   if (cs) {
     const ipOff = fieldBitOffset(findHeader(p, cs.ipv4.header), cs.ipv4.field) / 8;
     const tcpOff = fieldBitOffset(findHeader(p, cs.tcp.header), cs.tcp.field) / 8;
-    out.block('if (meta.csum_dirty) {', () => {
-      out.line(`if ((meta.valid & HDR_${cs.ipv4.header.toUpperCase()}) && bpf_l3_csum_replace(skb, meta.off_${cs.ipv4.header} + ${ipOff}, 0, ip_diff, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
-      out.block(`if (meta.valid & HDR_${cs.tcp.header.toUpperCase()}) {`, () => {
-        out.line(`if (bpf_l4_csum_replace(skb, meta.off_${cs.tcp.header} + ${tcpOff}, 0, pseudo_diff, BPF_F_PSEUDO_HDR) < 0 ||`);
-        out.line(`    bpf_l4_csum_replace(skb, meta.off_${cs.tcp.header} + ${tcpOff}, 0, tcp_diff, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
+    const IP = cs.ipv4.header.toUpperCase();
+    const TCP = cs.tcp.header.toUpperCase();
+    const ipWords = headerBits(findHeader(p, cs.ipv4.header)) / 32;
+    const tcpWords = headerBits(findHeader(p, cs.tcp.header)) / 32;
+    out.comment('Checksums, incrementally: one csum_replace per rewritten 32-bit word (headers as parsed in orig_*).');
+    out.comment('Words 3 and 4 of the IPv4 header are the addresses, which the TCP pseudo-header covers too (RFC 9293 3.1).');
+    out.block(`if (meta.csum_dirty && (meta.valid & HDR_${IP}) && (meta.dirty & HDR_${IP})) {`, () => {
+      out.line('#pragma unroll');
+      out.block(`for (int i = 0; i < ${ipWords}; i++) {`, () => {
+        out.line(`__u32 was = ((__u32 *)orig_${cs.ipv4.header}.b)[i], now = ((__u32 *)hdr.${cs.ipv4.header}.b)[i];`);
+        out.line('if (was == now) continue;');
+        out.line(`if (bpf_l3_csum_replace(skb, meta.off_${cs.ipv4.header} + ${ipOff}, was, now, 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
+        out.line(`if (i >= 3 && (meta.valid & HDR_${TCP}) && bpf_l4_csum_replace(skb, meta.off_${cs.tcp.header} + ${tcpOff}, was, now, BPF_F_PSEUDO_HDR | 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
+      });
+    });
+    out.block(`if (meta.csum_dirty && (meta.valid & HDR_${TCP}) && (meta.dirty & HDR_${TCP})) {`, () => {
+      out.line('#pragma unroll');
+      out.block(`for (int i = 0; i < ${tcpWords}; i++) {`, () => {
+        out.line(`__u32 was = ((__u32 *)orig_${cs.tcp.header}.b)[i], now = ((__u32 *)hdr.${cs.tcp.header}.b)[i];`);
+        out.line(`if (was != now && bpf_l4_csum_replace(skb, meta.off_${cs.tcp.header} + ${tcpOff}, was, now, 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }`);
       });
     });
   }
@@ -548,8 +563,8 @@ export function emitEbpf(p: Pipeline): string {
     out.line('__u32 off = 0;');
     out.line('__u32 ifindex = skb->ifindex;');
     out.line(`__u32 *in_port = bpf_map_lookup_elem(&${EBPF_MAPS.ifindexToPort}, &ifindex);`);
-    out.line('if (!in_port) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }');
-    out.line('meta.ingress_port = *in_port;');
+    out.line('if (!in_port || *in_port == 0) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }');
+    out.line('meta.ingress_port = *in_port - 1;  /* stored as port + 1: 0 means not a port */');
     out.line('__u32 zero = 0;');
     out.line(`struct prism_config *cfg = bpf_map_lookup_elem(&${EBPF_MAPS.config}, &zero);`);
     out.line('__u32 cfg_cpu_port = cfg ? cfg->cpu_port : PRISM_NO_PORT;');

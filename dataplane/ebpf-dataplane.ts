@@ -12,6 +12,7 @@ import {
   CONFIG_FIELDS,
   DROP_REASONS,
   EBPF_MAPS,
+  EBPF_MAX_IFINDEX,
   EBPF_MAX_PORTS,
   PORT_STATS_FIELDS,
   type TableLayout,
@@ -131,12 +132,13 @@ export class EbpfDataplane {
   mapPort(port: number, ifindex: number): void {
     checkPort(port);
     this.#map(EBPF_MAPS.portToIfindex).update(hostU32(port), hostU32(ifindex));
-    this.#map(EBPF_MAPS.ifindexToPort).update(hostU32(ifindex), hostU32(port));
+    if (!Number.isInteger(ifindex) || ifindex <= 0 || ifindex >= EBPF_MAX_IFINDEX) throw new InvalidArgumentError(`ifindex ${ifindex} is outside 1..${EBPF_MAX_IFINDEX - 1}`);
+    this.#map(EBPF_MAPS.ifindexToPort).update(hostU32(ifindex), hostU32(port + 1));
   }
 
   unmapPort(port: number, ifindex: number): void {
     this.#map(EBPF_MAPS.portToIfindex).update(hostU32(port), hostU32(0));
-    this.#map(EBPF_MAPS.ifindexToPort).delete(hostU32(ifindex));
+    this.#map(EBPF_MAPS.ifindexToPort).update(hostU32(ifindex), hostU32(0));
   }
 
   /** Maps `port` to `ifname` (in `netns`, when given) and attaches the program at its tc ingress. */
@@ -333,7 +335,7 @@ export class EbpfDataplane {
    */
   testRun(frame: Uint8Array, ingressPort: number): TestRunOutcome {
     const LOOPBACK_IFINDEX = 1;
-    this.#map(EBPF_MAPS.ifindexToPort).update(hostU32(LOOPBACK_IFINDEX), hostU32(ingressPort));
+    this.#map(EBPF_MAPS.ifindexToPort).update(hostU32(LOOPBACK_IFINDEX), hostU32(ingressPort + 1));
     const txBefore = new Map<number, bigint>();
     const ports = this.#candidatePorts();
     for (const p of ports) txBefore.set(p, this.portStats(p).tx_packets);

@@ -307,6 +307,12 @@ export class P4InfoIndex {
     return resolve('controller packet metadata', this.packetMetadataList, ref);
   }
 
+  /** A field of controller packet metadata ("packet_out", "egress_port") by name, unique suffix or id. */
+  packetMetadataField(header: string | number | ControllerPacketMetadataInfo, ref: string | number): PacketMetadataFieldInfo {
+    const h = typeof header === 'object' ? header : this.packetMetadata(header);
+    return resolve('metadata field', h.fields, ref, `controller packet metadata ${h.name}`);
+  }
+
   /** True when the P4Info has controller packet metadata of that name (a pipeline may have no CPU port). */
   hasPacketMetadata(name: string): boolean {
     return this.packetMetadataList.some((c) => c.name === name || c.alias === name);

@@ -28,7 +28,7 @@ static __always_inline __attribute__((unused)) void store_be8(__u8 *b, __u64 v) 
 struct hdr_ethernet { __u8 b[14]; };
 struct hdr_ipv4 { __u8 b[20]; };
 
-// Parsed headers; ipv4 and tcp first and 4-byte aligned for bpf_csum_diff.
+// Parsed headers, 4-byte aligned so checksummed headers can be compared word by word.
 struct headers {
     struct hdr_ipv4 ipv4 __attribute__((aligned(4)));
     struct hdr_ethernet ethernet __attribute__((aligned(4)));
@@ -166,6 +166,7 @@ static __always_inline __attribute__((unused)) void set_ipv4_dst_addr(struct hea
 
 // Switch configuration, written by the embedded switch (dataplane/).
 #define PRISM_MAX_PORTS 512
+#define PRISM_MAX_IFINDEX 65536
 #define PRISM_NO_PORT 0xffffffffu
 #define PRISM_NO_SLOT 0xffffffffu
 #define PRISM_MAX_CPU_FRAME 2048
@@ -181,8 +182,8 @@ struct {
     __type(value, __u32);
 } prism_ports SEC(".maps");
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, PRISM_MAX_PORTS);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, PRISM_MAX_IFINDEX);
     __type(key, __u32);
     __type(value, __u32);
 } prism_ifports SEC(".maps");
@@ -407,14 +408,18 @@ int prism_ingress(struct __sk_buff *skb) {
     __u32 off = 0;
     __u32 ifindex = skb->ifindex;
     __u32 *in_port = bpf_map_lookup_elem(&prism_ifports, &ifindex);
-    if (!in_port) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }
-    meta.ingress_port = *in_port;
+    if (!in_port || *in_port == 0) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }
+    meta.ingress_port = *in_port - 1;  /* stored as port + 1: 0 means not a port */
     __u32 zero = 0;
     struct prism_config *cfg = bpf_map_lookup_elem(&prism_config, &zero);
     __u32 cfg_cpu_port = cfg ? cfg->cpu_port : PRISM_NO_PORT;
     port_stats(meta.ingress_port, 0, skb->len);
 
-        if (bpf_skb_load_bytes(skb, off, &hdr.ethernet, 14) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 14 <= de) __builtin_memcpy(&hdr.ethernet, d + off, 14);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.ethernet, 14) < 0) goto parsed;
+        }
         meta.valid |= HDR_ETHERNET;
         meta.off_ethernet = off;
         off += 14;
@@ -423,7 +428,11 @@ int prism_ingress(struct __sk_buff *skb) {
             default: goto state_accept;
         }
     state_parse_ipv4:
-        if (bpf_skb_load_bytes(skb, off, &hdr.ipv4, 20) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 20 <= de) __builtin_memcpy(&hdr.ipv4, d + off, 20);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.ipv4, 20) < 0) goto parsed;
+        }
         meta.valid |= HDR_IPV4;
         meta.off_ipv4 = off;
         off += 20;
@@ -442,10 +451,18 @@ int prism_ingress(struct __sk_buff *skb) {
 
     if (meta.dropped) { count_drop(DROP_ACTION_DROP); return TC_ACT_SHOT; }
     if (meta.egress_port == PRISM_NO_PORT) { count_drop(DROP_NO_EGRESS_PORT); return TC_ACT_SHOT; }
-    if ((meta.dirty & HDR_ETHERNET) && (meta.valid & HDR_ETHERNET) &&
-        bpf_skb_store_bytes(skb, meta.off_ethernet, &hdr.ethernet, 14, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-    if ((meta.dirty & HDR_IPV4) && (meta.valid & HDR_IPV4) &&
-        bpf_skb_store_bytes(skb, meta.off_ipv4, &hdr.ipv4, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    if ((meta.dirty & HDR_ETHERNET) && (meta.valid & HDR_ETHERNET)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_ethernet;
+        if (o <= 256 && d + o + 14 <= de) __builtin_memcpy(d + o, &hdr.ethernet, 14);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.ethernet, 14, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
+    if ((meta.dirty & HDR_IPV4) && (meta.valid & HDR_IPV4)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_ipv4;
+        if (o <= 256 && d + o + 20 <= de) __builtin_memcpy(d + o, &hdr.ipv4, 20);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.ipv4, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
     __u32 eport = meta.egress_port;
     __u32 *eif = eport < PRISM_MAX_PORTS ? bpf_map_lookup_elem(&prism_ports, &eport) : 0;
     if (!eif || *eif == 0) { count_drop(DROP_EGRESS_PORT_UNMAPPED); return TC_ACT_SHOT; }

@@ -32,7 +32,7 @@ struct hdr_arp { __u8 b[28]; };
 struct hdr_ipv4 { __u8 b[20]; };
 struct hdr_tcp { __u8 b[20]; };
 
-// Parsed headers; ipv4 and tcp first and 4-byte aligned for bpf_csum_diff.
+// Parsed headers, 4-byte aligned so checksummed headers can be compared word by word.
 struct headers {
     struct hdr_arp arp __attribute__((aligned(4)));
     struct hdr_ipv4 ipv4 __attribute__((aligned(4)));
@@ -355,6 +355,7 @@ static __always_inline __attribute__((unused)) void set_tcp_urgent_ptr(struct he
 
 // Switch configuration, written by the embedded switch (dataplane/).
 #define PRISM_MAX_PORTS 512
+#define PRISM_MAX_IFINDEX 65536
 #define PRISM_NO_PORT 0xffffffffu
 #define PRISM_NO_SLOT 0xffffffffu
 #define PRISM_MAX_CPU_FRAME 2048
@@ -370,8 +371,8 @@ struct {
     __type(value, __u32);
 } prism_ports SEC(".maps");
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, PRISM_MAX_PORTS);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, PRISM_MAX_IFINDEX);
     __type(key, __u32);
     __type(value, __u32);
 } prism_ifports SEC(".maps");
@@ -739,8 +740,8 @@ int prism_ingress(struct __sk_buff *skb) {
     __u32 off = 0;
     __u32 ifindex = skb->ifindex;
     __u32 *in_port = bpf_map_lookup_elem(&prism_ifports, &ifindex);
-    if (!in_port) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }
-    meta.ingress_port = *in_port;
+    if (!in_port || *in_port == 0) { count_drop(DROP_UNKNOWN_INGRESS_PORT); return TC_ACT_SHOT; }
+    meta.ingress_port = *in_port - 1;  /* stored as port + 1: 0 means not a port */
     __u32 zero = 0;
     struct prism_config *cfg = bpf_map_lookup_elem(&prism_config, &zero);
     __u32 cfg_cpu_port = cfg ? cfg->cpu_port : PRISM_NO_PORT;
@@ -749,13 +750,21 @@ int prism_ingress(struct __sk_buff *skb) {
         if (meta.ingress_port == cfg_cpu_port) goto state_parse_packet_out;
         goto state_parse_ethernet;
     state_parse_packet_out:
-        if (bpf_skb_load_bytes(skb, off, &hdr.packet_out, 2) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 2 <= de) __builtin_memcpy(&hdr.packet_out, d + off, 2);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.packet_out, 2) < 0) goto parsed;
+        }
         meta.valid |= HDR_PACKET_OUT;
         // Never deparsed: remove it from the frame now, so later offsets start at 0.
         if (pop_front(skb, 2) < 0) { count_drop(DROP_PACKET_OUT_POP_FAILED); return TC_ACT_SHOT; }
         goto state_parse_ethernet;
     state_parse_ethernet:
-        if (bpf_skb_load_bytes(skb, off, &hdr.ethernet, 14) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 14 <= de) __builtin_memcpy(&hdr.ethernet, d + off, 14);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.ethernet, 14) < 0) goto parsed;
+        }
         meta.valid |= HDR_ETHERNET;
         meta.off_ethernet = off;
         off += 14;
@@ -765,13 +774,21 @@ int prism_ingress(struct __sk_buff *skb) {
             default: goto state_accept;
         }
     state_parse_arp:
-        if (bpf_skb_load_bytes(skb, off, &hdr.arp, 28) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 28 <= de) __builtin_memcpy(&hdr.arp, d + off, 28);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.arp, 28) < 0) goto parsed;
+        }
         meta.valid |= HDR_ARP;
         meta.off_arp = off;
         off += 28;
         goto state_accept;
     state_parse_ipv4:
-        if (bpf_skb_load_bytes(skb, off, &hdr.ipv4, 20) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 20 <= de) __builtin_memcpy(&hdr.ipv4, d + off, 20);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.ipv4, 20) < 0) goto parsed;
+        }
         meta.valid |= HDR_IPV4;
         meta.off_ipv4 = off;
         off += 20;
@@ -790,7 +807,11 @@ int prism_ingress(struct __sk_buff *skb) {
             default: goto state_accept;
         }
     state_parse_tcp:
-        if (bpf_skb_load_bytes(skb, off, &hdr.tcp, 20) < 0) goto parsed;
+        {
+            void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+            if (off <= 256 && d + off + 20 <= de) __builtin_memcpy(&hdr.tcp, d + off, 20);
+            else if (bpf_skb_load_bytes(skb, off, &hdr.tcp, 20) < 0) goto parsed;
+        }
         meta.valid |= HDR_TCP;
         meta.off_tcp = off;
         off += 20;
@@ -834,28 +855,46 @@ int prism_ingress(struct __sk_buff *skb) {
     deparse:
     if (meta.dropped) { count_drop(DROP_ACTION_DROP); return TC_ACT_SHOT; }
     if (meta.egress_port == PRISM_NO_PORT) { count_drop(DROP_NO_EGRESS_PORT); return TC_ACT_SHOT; }
-    // Checksums, incrementally, from the headers as parsed (orig_*) and as rewritten.
-    __s64 ip_diff = 0, pseudo_diff = 0, tcp_diff = 0;
-    if (meta.csum_dirty && (meta.valid & HDR_IPV4)) {
-        ip_diff = bpf_csum_diff((__be32 *)orig_ipv4.b, sizeof(orig_ipv4), (__be32 *)hdr.ipv4.b, sizeof(hdr.ipv4), 0);
-        if (meta.valid & HDR_TCP) {
-            pseudo_diff = bpf_csum_diff((__be32 *)&orig_ipv4.b[12], 8, (__be32 *)&hdr.ipv4.b[12], 8, 0);
-            tcp_diff = bpf_csum_diff((__be32 *)orig_tcp.b, sizeof(orig_tcp), (__be32 *)hdr.tcp.b, sizeof(hdr.tcp), 0);
+    if ((meta.dirty & HDR_ETHERNET) && (meta.valid & HDR_ETHERNET)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_ethernet;
+        if (o <= 256 && d + o + 14 <= de) __builtin_memcpy(d + o, &hdr.ethernet, 14);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.ethernet, 14, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
+    if ((meta.dirty & HDR_ARP) && (meta.valid & HDR_ARP)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_arp;
+        if (o <= 256 && d + o + 28 <= de) __builtin_memcpy(d + o, &hdr.arp, 28);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.arp, 28, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
+    if ((meta.dirty & HDR_IPV4) && (meta.valid & HDR_IPV4)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_ipv4;
+        if (o <= 256 && d + o + 20 <= de) __builtin_memcpy(d + o, &hdr.ipv4, 20);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.ipv4, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
+    if ((meta.dirty & HDR_TCP) && (meta.valid & HDR_TCP)) {
+        void *d = (void *)(long)skb->data, *de = (void *)(long)skb->data_end;
+        __u32 o = meta.off_tcp;
+        if (o <= 256 && d + o + 20 <= de) __builtin_memcpy(d + o, &hdr.tcp, 20);
+        else if (bpf_skb_store_bytes(skb, o, &hdr.tcp, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    }
+    // Checksums, incrementally: one csum_replace per rewritten 32-bit word (headers as parsed in orig_*).
+    // Words 3 and 4 of the IPv4 header are the addresses, which the TCP pseudo-header covers too (RFC 9293 3.1).
+    if (meta.csum_dirty && (meta.valid & HDR_IPV4) && (meta.dirty & HDR_IPV4)) {
+        #pragma unroll
+        for (int i = 0; i < 5; i++) {
+            __u32 was = ((__u32 *)orig_ipv4.b)[i], now = ((__u32 *)hdr.ipv4.b)[i];
+            if (was == now) continue;
+            if (bpf_l3_csum_replace(skb, meta.off_ipv4 + 10, was, now, 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+            if (i >= 3 && (meta.valid & HDR_TCP) && bpf_l4_csum_replace(skb, meta.off_tcp + 16, was, now, BPF_F_PSEUDO_HDR | 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
         }
     }
-    if ((meta.dirty & HDR_ETHERNET) && (meta.valid & HDR_ETHERNET) &&
-        bpf_skb_store_bytes(skb, meta.off_ethernet, &hdr.ethernet, 14, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-    if ((meta.dirty & HDR_ARP) && (meta.valid & HDR_ARP) &&
-        bpf_skb_store_bytes(skb, meta.off_arp, &hdr.arp, 28, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-    if ((meta.dirty & HDR_IPV4) && (meta.valid & HDR_IPV4) &&
-        bpf_skb_store_bytes(skb, meta.off_ipv4, &hdr.ipv4, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-    if ((meta.dirty & HDR_TCP) && (meta.valid & HDR_TCP) &&
-        bpf_skb_store_bytes(skb, meta.off_tcp, &hdr.tcp, 20, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-    if (meta.csum_dirty) {
-        if ((meta.valid & HDR_IPV4) && bpf_l3_csum_replace(skb, meta.off_ipv4 + 10, 0, ip_diff, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
-        if (meta.valid & HDR_TCP) {
-            if (bpf_l4_csum_replace(skb, meta.off_tcp + 16, 0, pseudo_diff, BPF_F_PSEUDO_HDR) < 0 ||
-                bpf_l4_csum_replace(skb, meta.off_tcp + 16, 0, tcp_diff, 0) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
+    if (meta.csum_dirty && (meta.valid & HDR_TCP) && (meta.dirty & HDR_TCP)) {
+        #pragma unroll
+        for (int i = 0; i < 5; i++) {
+            __u32 was = ((__u32 *)orig_tcp.b)[i], now = ((__u32 *)hdr.tcp.b)[i];
+            if (was != now && bpf_l4_csum_replace(skb, meta.off_tcp + 16, was, now, 4) < 0) { count_drop(DROP_REWRITE_FAILED); return TC_ACT_SHOT; }
         }
     }
     if (meta.valid & HDR_PACKET_IN) {

@@ -151,7 +151,8 @@ describe('eBPF emitter', () => {
   });
   it('fixes checksums incrementally, pseudo-header changes flagged', () => {
     expect(c).toContain('BPF_F_PSEUDO_HDR');
-    expect(c).toContain('bpf_l3_csum_replace(skb, meta.off_ipv4 + 10, 0, ip_diff, 0)');
+    expect(c).toContain('if (bpf_l3_csum_replace(skb, meta.off_ipv4 + 10, was, now, 4) < 0)');
+    expect(c).toContain('bpf_l4_csum_replace(skb, meta.off_tcp + 16, was, now, BPF_F_PSEUDO_HDR | 4)');
   });
   it('pushes packet_in and pops packet_out', () => {
     expect(c).toContain('bpf_skb_change_head(skb, 2, 0)');
