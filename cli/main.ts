@@ -8,6 +8,7 @@ import { registerDemo } from './cmd-demo.js';
 import { registerCodegen } from './cmd-codegen.js';
 import { registerServe } from './cmd-serve.js';
 import { registerBench } from './cmd-bench.js';
+import { registerSwitch } from './cmd-switch.js';
 
 const program = new Command();
 program
@@ -23,6 +24,7 @@ program
 registerCodegen(program);
 registerTopo(program);
 registerServe(program);
+registerSwitch(program);
 registerBench(program);
 registerDemo(program);
 

@@ -21,7 +21,8 @@ export type PrismErrorCode =
   | 'PRISM_ERR_P4RT_RPC'
   | 'PRISM_ERR_P4RT_NOT_PRIMARY'
   | 'PRISM_ERR_P4RT_UNAVAILABLE'
-  | 'PRISM_ERR_P4RT_NO_PIPELINE';
+  | 'PRISM_ERR_P4RT_NO_PIPELINE'
+  | 'PRISM_ERR_TCP_STATE';
 
 export class PrismError extends Error {
   readonly code: PrismErrorCode;
@@ -248,5 +249,21 @@ export class SyscallError extends PrismError {
     this.op = op;
     this.errno = errno;
     this.errnoName = errnoName;
+  }
+}
+
+/**
+ * A TCP endpoint operation (controller/tcp/) was called in a state that does not allow it: `send`
+ * after `end`, `exportState` on a connection that is not frozen or still has unacknowledged data,
+ * `adopt` of a state whose 4-tuple is live and not frozen. `state` is the RFC 9293 state name and
+ * `operation` the call.
+ */
+export class TcpStateError extends PrismError {
+  readonly operation: string;
+  readonly state: string;
+  constructor(operation: string, state: string, why: string) {
+    super('PRISM_ERR_TCP_STATE', `${operation} is not possible on a connection in ${state}: ${why}`);
+    this.operation = operation;
+    this.state = state;
   }
 }

@@ -24,6 +24,9 @@ import { PORT_BITS } from '../codegen/pipelines/headers.js';
 import { validateIfName } from '../netns/names.js';
 import { run } from '../netns/run.js';
 import { PacketSocket, type PacketStats } from '../native/packet.js';
+import type { PacketIn, PacketIo } from './packet-io.js';
+
+export type { PacketIn } from './packet-io.js';
 
 // ---------------------------------------------------------------------------------------------
 // controller header
@@ -61,13 +64,6 @@ export function decodeControllerHeader(buf: Uint8Array): number {
 // ---------------------------------------------------------------------------------------------
 // CpuPort
 
-export interface PacketIn {
-  /** The switch port the frame came in on (the packet_in header). */
-  readonly ingressPort: number;
-  /** The Ethernet frame, without the controller header. */
-  readonly payload: Buffer;
-}
-
 export type PacketInListener = (packet: PacketIn) => void;
 
 export interface CpuPortOptions {
@@ -100,7 +96,8 @@ export interface PacketInIteratorOptions {
   readonly maxQueue?: number;
 }
 
-export class CpuPort {
+/** The embedded switch's PacketIo: `ingressPort` is the packet_in header, `payload` the frame after it. */
+export class CpuPort implements PacketIo {
   readonly netns: string | undefined;
   /** The controller end ('cpu0'). */
   readonly ifname: string;

@@ -148,7 +148,7 @@ export function formatValue(b: Uint8Array, bits: number): string {
   return `0x${v.toString(16)}`;
 }
 
-function encodeFieldMatch(table: TableInfo, f: MatchFieldInfo, spec: MatchSpec, what: string): FieldMatch | null {
+function encodeFieldMatch(f: MatchFieldInfo, spec: MatchSpec, what: string): FieldMatch | null {
   const bits = f.bitwidth;
   switch (f.matchType) {
     case 'EXACT': {
@@ -255,7 +255,7 @@ export function encodeTableEntry(index: P4InfoIndex, spec: TableEntrySpec, optio
       if (f.matchType === 'EXACT') throw new InvalidArgumentError(`table ${tname}: EXACT match field ${f.name} needs a value`);
       continue;
     }
-    const fm = encodeFieldMatch(table, f, value, `${tname}.${f.name}`);
+    const fm = encodeFieldMatch(f, value, `${tname}.${f.name}`);
     if (fm) fields.set(f.id, fm);
   }
   if (!isDefault) {
@@ -316,6 +316,22 @@ export function encodeTableEntry(index: P4InfoIndex, spec: TableEntrySpec, optio
   return entry;
 }
 
+/**
+ * Some match fields of `table`, encoded as in encodeTableEntry but without requiring every EXACT
+ * field (for read filters). "Don't care" values are left out.
+ */
+export function encodeMatchFields(index: P4InfoIndex, table: string | number | TableInfo, match: Readonly<Record<string, MatchSpec | null | undefined>>): FieldMatch[] {
+  const t = index.table(table);
+  const out: FieldMatch[] = [];
+  for (const [name, value] of Object.entries(match)) {
+    if (value === undefined || value === null) continue;
+    const f = index.matchField(t, name);
+    const fm = encodeFieldMatch(f, value, `${displayName(t)}.${f.name}`);
+    if (fm) out.push(fm);
+  }
+  return out;
+}
+
 /** A p4.v1.TableEntry (as sent or as read) back to names. Unknown ids throw P4InfoLookupError. */
 export function decodeTableEntry(index: P4InfoIndex, te: TableEntryLike): DecodedTableEntry {
   const table = index.table(te.table_id ?? 0);
@@ -372,18 +388,19 @@ function hexOf(b: Bytes | undefined): string {
 export function tableEntryKey(te: TableEntryLike): string {
   const tableId = te.table_id ?? 0;
   if (te.is_default_action) return `${tableId}/default`;
-  const parts = [...(te.match ?? [])]
-    .sort((a, b) => (a.field_id ?? 0) - (b.field_id ?? 0))
-    .map((m) => {
-      const id = m.field_id ?? 0;
-      if (m.exact) return `${id}=${hexOf(m.exact.value)}`;
-      if (m.lpm) return `${id}=${hexOf(m.lpm.value)}/${m.lpm.prefix_len ?? 0}`;
-      if (m.ternary) return `${id}=${hexOf(m.ternary.value)}&${hexOf(m.ternary.mask)}`;
-      if (m.range) return `${id}=${hexOf(m.range.low)}..${hexOf(m.range.high)}`;
-      if (m.optional) return `${id}=?${hexOf(m.optional.value)}`;
-      return `${id}=other`;
-    });
+  const parts = [...(te.match ?? [])].sort((a, b) => (a.field_id ?? 0) - (b.field_id ?? 0)).map(fieldMatchKey);
   return `${tableId}/${te.priority ?? 0}/${parts.join(',')}`;
+}
+
+/** One field of a match key as a comparable string (field id, kind, canonical values). */
+export function fieldMatchKey(m: FieldMatchLike): string {
+  const id = m.field_id ?? 0;
+  if (m.exact) return `${id}=${hexOf(m.exact.value)}`;
+  if (m.lpm) return `${id}=${hexOf(m.lpm.value)}/${m.lpm.prefix_len ?? 0}`;
+  if (m.ternary) return `${id}=${hexOf(m.ternary.value)}&${hexOf(m.ternary.mask)}`;
+  if (m.range) return `${id}=${hexOf(m.range.low)}..${hexOf(m.range.high)}`;
+  if (m.optional) return `${id}=?${hexOf(m.optional.value)}`;
+  return `${id}=other`;
 }
 
 /** The action part of an entry as a comparable string ('' for none). */

@@ -28,3 +28,17 @@ export const TCP_OPT_WSCALE = 3;
 export const TCP_OPT_SACK_PERMITTED = 4;
 export const TCP_OPT_SACK = 5;
 export const TCP_OPT_TIMESTAMP = 8;
+
+/** Option lengths in bytes, kind and length octets included (RFC 9293 3.2, RFC 7323, RFC 2018). */
+export const TCP_OPT_MSS_LEN = 4;
+export const TCP_OPT_WSCALE_LEN = 3;
+export const TCP_OPT_SACK_PERMITTED_LEN = 2;
+export const TCP_OPT_TIMESTAMP_LEN = 10;
+/** A SACK option carries 2 bytes of kind/length plus 8 bytes per block (RFC 2018 section 3). */
+export const TCP_OPT_SACK_BLOCK_LEN = 8;
+/** The largest window shift a peer may use (RFC 7323 section 2.3). */
+export const TCP_MAX_WSCALE = 14;
+/** The largest header (data offset 15 words). */
+export const TCP_MAX_HEADER_LEN = 60;
+/** Default MSS when the peer sends no MSS option (RFC 9293 3.7.1, IPv4). */
+export const TCP_DEFAULT_MSS = 536;

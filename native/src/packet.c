@@ -176,6 +176,18 @@ static void read_kernel_drops(pkt_handle *h) {
   if (getsockopt(h->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) h->kernel_drops += st.tp_drops;
 }
 
+static void rx_buffers_free(pkt_handle *h) {
+  free(h->rx);
+  free(h->msgs);
+  free(h->iov);
+  free(h->cmsg);
+  h->rx = NULL;
+  h->msgs = NULL;
+  h->iov = NULL;
+  h->cmsg = NULL;
+}
+
+/* Also safe from inside a receive callback: on_readable touches no buffer after calling JS. */
 static void handle_close(pkt_handle *h) {
   poll_release(h, NULL);
   receive_refs_release(h);
@@ -184,6 +196,7 @@ static void handle_close(pkt_handle *h) {
     close(h->fd);
     h->fd = -1;
   }
+  rx_buffers_free(h);
 }
 
 /* Env teardown (process exit, worker end): stop polling and close the fd before the loop goes. */
@@ -209,10 +222,6 @@ static void handle_finalize(napi_env env, void *data, void *hint) {
   /* A receiving handle is strongly referenced, so here it is not receiving unless the env is
    * going away (then env_cleanup has already stopped it). */
   handle_close(h);
-  free(h->rx);
-  free(h->msgs);
-  free(h->iov);
-  free(h->cmsg);
   free(h);
   (void)env;
 }
@@ -431,14 +440,7 @@ static bool rx_buffers(pkt_handle *h) {
   h->iov = calloc(RX_BATCH, sizeof *h->iov);
   h->cmsg = calloc(RX_BATCH, CMSG_SLOT);
   if (!h->rx || !h->msgs || !h->iov || !h->cmsg) {
-    free(h->rx);
-    free(h->msgs);
-    free(h->iov);
-    free(h->cmsg);
-    h->rx = NULL;
-    h->msgs = NULL;
-    h->iov = NULL;
-    h->cmsg = NULL;
+    rx_buffers_free(h);
     return false;
   }
   return true;
@@ -512,7 +514,25 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   pkt_handle *h = box->poll.data;
   if (!h || h->fd < 0 || h->box != box) return;
   if (status < 0) {
-    /* The fd is unusable for polling (e.g. EBADF): stop and report. */
+    /* libuv reports POLLERR as UV_EBADF and stops the handle. On a packet socket POLLERR means a
+     * pending socket error (ENETDOWN when the interface goes down or away): fetch (and clear) it
+     * with SO_ERROR, report it and keep receiving. */
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (status == UV_EBADF && fcntl(h->fd, F_GETFD) >= 0 && getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+        uv_poll_start(&box->poll, UV_READABLE, on_readable) == 0) {
+      if (soerr) {
+        report_error(h, soerr, "recv(SO_ERROR)");
+      } else {
+        /* POLLERR without sk_err: entries on the error queue (none are expected). Drain them so
+         * the level-triggered poll does not spin. */
+        char tmp[64];
+        for (int i = 0; i < RX_BATCH && recv(h->fd, tmp, sizeof tmp, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0; i++) {
+        }
+      }
+      return;
+    }
+    /* The fd is unusable for polling: stop and report. */
     poll_release(h, NULL);
     report_error(h, -status, "uv_poll");
     if (!h->box) receive_refs_release(h); /* unless the error callback restarted receiving */

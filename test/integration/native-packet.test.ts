@@ -5,8 +5,10 @@
  * CPU port's controller header in both directions. Needs root, iproute2 and the built addon
  * (`node_modules/.bin/node-gyp rebuild --directory native --nodedir=/usr`); skips with the reason otherwise.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../core/errors.js';
 import {
@@ -16,10 +18,8 @@ import {
   encodeControllerHeader,
   type PacketIn,
 } from '../../dataplane/cpu-port.js';
-import { PacketSocket, packetAddonUnavailableReason, type RawPacketHandle } from '../../native/packet.js';
+import { PacketSocket, packetAddonPath, packetAddonUnavailableReason, type RawPacketHandle } from '../../native/packet.js';
 import { run, skipReason, Topology, type Host, type Link } from '../../netns/index.js';
-import { createRequire } from 'node:module';
-import { packetAddonPath } from '../../native/packet.js';
 
 const reason = skipReason() ?? packetAddonUnavailableReason();
 if (reason !== null) console.warn(`[native-packet] skipping: ${reason}`);
@@ -46,7 +46,9 @@ function makeFrame(dst: string, src: string, seq: number, size: number): Buffer 
 }
 
 function isOurs(f: Buffer): boolean {
-  return f.length >= 18 && f.readUInt16BE(12) === ETHERTYPE;
+  if (f.length < 18) return false;
+  const t = f.readUInt16BE(12);
+  return t === ETHERTYPE || (t === 0x8100 && f.readUInt16BE(16) === ETHERTYPE);
 }
 
 function digest(frames: readonly Buffer[]): string {
@@ -283,7 +285,7 @@ describe.skipIf(reason !== null)('prism_packet: AF_PACKET raw I/O', () => {
     bad(() => PacketSocket.open('a-very-long-ifname'), RangeError, R);
     bad(() => PacketSocket.open('eth\0'), TypeError, T);
     bad(() => sa.send('frame' as unknown as Buffer), TypeError, T);
-    bad(() => sa.send(new Uint16Array(20) as unknown as Buffer), TypeError, T);
+    bad(() => sa.send({ length: 60 } as unknown as Buffer), TypeError, T);
     // the raw addon refuses anything but its own handles
     const raw = createRequire(import.meta.url)(packetAddonPath()!) as {
       send(h: unknown, f: Buffer): number;
@@ -305,13 +307,83 @@ describe.skipIf(reason !== null)('prism_packet: AF_PACKET raw I/O', () => {
     expect(fdCount()).toBe(before);
   });
 
-  it('a receiving socket that is never closed does not keep the process from exiting once unref()ed', () => {
-    const s = PacketSocket.open('eth0', { netns: a.netns });
-    s.onFrames(() => {});
-    s.unref();
-    s.ref();
-    s.unref();
-    s.close();
+  /** Runs a CommonJS snippet in a child node with `addon` = the raw addon and `netns` = a's namespace. */
+  function child(code: string, timeoutMs: number, args: readonly string[] = []): ReturnType<typeof spawnSync> {
+    const prelude = `const addon = require(${JSON.stringify(packetAddonPath())}); const netns = ${JSON.stringify(a.netns)};`;
+    return spawnSync(process.execPath, [...args, '-e', `${prelude}\n${code}`], { encoding: 'utf8', timeout: timeoutMs });
+  }
+
+  it('a receiving socket keeps the process alive unless unref()ed; exit with sockets open is clean', () => {
+    const open = `const h = addon.open('eth0', { netns }); addon.startReceive(h, () => {});`;
+    const unrefd = child(`${open} addon.setRef(h, false); process.on('exit', () => console.log('exited'));`, 10_000);
+    expect(unrefd.status).toBe(0);
+    expect(unrefd.stdout).toContain('exited');
+    const refd = child(open, 1_000);
+    expect(refd.signal).toBe('SIGTERM'); // still running when the timeout killed it
+    const exiting = child(`${open} const h2 = addon.open('eth0', { netns }); setTimeout(() => process.exit(3), 20);`, 10_000);
+    expect(exiting.status).toBe(3);
+    expect(exiting.stderr).toBe('');
+  });
+
+  it('an exception thrown by a listener is an uncaught exception', () => {
+    const r = child(
+      `const tx = addon.open('eth0', { netns: ${JSON.stringify(b.netns)} });
+       const rx = addon.open('eth0', { netns });
+       process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); process.exit(0); });
+       addon.startReceive(rx, () => { throw new Error('boom'); });
+       const f = Buffer.alloc(60); f.writeUInt16BE(${ETHERTYPE}, 12); addon.send(tx, f);`,
+      10_000,
+    );
+    expect(r.status, String(r.stderr)).toBe(0);
+    expect(r.stdout).toContain('uncaught: boom');
+  });
+
+  it('reports ENETDOWN to onError when the interface goes down, and receives again once it is up', async () => {
+    const errors: SyscallError[] = [];
+    const got: Buffer[] = [];
+    // (seq 9 only: the child processes above also sent frames to a while spawnSync held the loop)
+    sa.onFrames((fs) => got.push(...fs.filter((f) => isOurs(f) && f.readUInt32BE(14) === 9)), (e) => errors.push(e));
+    await a.ip(['link', 'set', 'dev', 'eth0', 'down']);
+    await waitFor(() => errors.length > 0, 'ENETDOWN');
+    expect(errors[0]).toMatchObject({ code: 'PRISM_ERR_SYSCALL', errnoName: 'ENETDOWN', op: 'recv(SO_ERROR)' });
+    expect(sa.stats().errors).toBeGreaterThanOrEqual(1);
+    expect(sa.receiving).toBe(true);
+    await a.ip(['link', 'set', 'dev', 'eth0', 'up']);
+    await b.ip(['link', 'set', 'dev', 'eth0', 'up']);
+    // carrier comes back asynchronously: resend until one arrives
+    await waitFor(() => {
+      if (got.length === 0) sb.send(makeFrame(link.a.mac, link.b.mac, 9, 100));
+      return got.length > 0;
+    }, 'a frame after the link came back');
+    expect(got[0]!.readUInt32BE(14)).toBe(9);
+  });
+
+  it('the GC finalizer closes forgotten sockets; a worker ending with a receiving socket is clean', () => {
+    const gc = child(
+      `const fds = () => require('fs').readdirSync('/proc/self/fd').length;
+       const before = fds();
+       (() => { for (let i = 0; i < 20; i++) { const h = addon.open('eth0', { netns }); if (i % 2) { addon.startReceive(h, () => {}); addon.stopReceive(h); } } })();
+       const opened = fds();
+       (async () => { for (let i = 0; i < 20 && fds() > before; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
+         console.log(JSON.stringify({ before, opened, after: fds() })); })();`,
+      20_000,
+      ['--expose-gc'],
+    );
+    expect(gc.status, String(gc.stderr)).toBe(0);
+    const r = JSON.parse(String(gc.stdout)) as { before: number; opened: number; after: number };
+    expect(r.opened).toBe(r.before + 20);
+    expect(r.after).toBe(r.before);
+
+    const worker = child(
+      `const { Worker } = require('worker_threads');
+       const w = new Worker(${JSON.stringify(`const addon = require(${JSON.stringify(packetAddonPath())});
+         const h = addon.open('eth0', { netns: ${JSON.stringify(a.netns)} }); addon.startReceive(h, () => {});
+         require('worker_threads').parentPort.postMessage('ready');`)}, { eval: true });
+       w.on('message', async () => { await w.terminate(); console.log('terminated'); });`,
+      20_000,
+    );
+    expect(worker.status, String(worker.stderr)).toBe(0);
+    expect(worker.stdout).toContain('terminated');
   });
 });
 
