@@ -14,6 +14,10 @@ import { toFieldBytes } from '../../core/p4-values.js';
 import { decodeMessage, loadGrpcDefinitions } from '../../core/proto.js';
 import { buildStarHosts, type StarHost } from '../../dataplane/ebpf-topology.js';
 import { EmbeddedSwitch } from '../../dataplane/p4rt-server.js';
+import { CpuPort } from '../../dataplane/cpu-port.js';
+import { PacketSocket } from '../../native/packet.js';
+import { buildTcpFrame } from '../../core/header/frame.js';
+import { TCP_SYN } from '../../core/header/tcp.js';
 import { Topology } from '../../netns/index.js';
 import { compileGenerated, ebpfSkipReason, REPO } from '../helpers/ebpf.js';
 
@@ -32,6 +36,8 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
   let sw: EmbeddedSwitch;
   let client: any;
   let obj: { path: string; cleanup: () => void };
+  let cpu: CpuPort;
+  let primaryMessages: Obj[] = [];
   const streams: grpc.ClientDuplexStream<Obj, Obj>[] = [];
 
   const call = <T = Obj>(method: string, req: Obj): Promise<T> =>
@@ -98,7 +104,9 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
       { name: 'backend', ip: '10.0.0.2', port: 2 },
     ]);
     hosts = built.hosts;
+    cpu = await CpuPort.create({ netns: built.sw.netns });
     sw = await EmbeddedSwitch.start({
+      packetIo: cpu,
       grpcAddr: '127.0.0.1:0',
       deviceId: 1n,
       cpuPort: 64,
@@ -115,7 +123,7 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
   afterAll(async () => {
     for (const s of streams) s.cancel();
     client?.close();
-    await sw?.stop();
+    await sw?.stop(); // closes the CPU port too
     await topo?.teardown();
     obj?.cleanup();
   });
@@ -126,7 +134,8 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
   });
 
   it('arbitration: the first controller becomes primary', async () => {
-    const { first } = await arbitrate(10);
+    const { first, messages } = await arbitrate(10);
+    primaryMessages = messages;
     expect(first.arbitration.status.code).toBe(grpc.status.OK);
     expect(first.arbitration.election_id.low).toBe('10');
   });
@@ -147,7 +156,7 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     await call('SetForwardingPipelineConfig', { device_id: DEVICE, election_id: election(10), action: 'VERIFY_AND_COMMIT', config: cfg });
     const got = await call('GetForwardingPipelineConfig', { device_id: DEVICE, response_type: 'COOKIE_ONLY' });
     expect(got.config.cookie.cookie).toBe('7');
-    expect(sw.dataplane?.attachments.map((a) => a.ifname)).toEqual(['p1', 'p2']);
+    expect(sw.dataplane?.attachments.map((a) => a.ifname)).toEqual(['p1', 'p2', 'cpu1']);
   });
 
   it('forwards real TCP between two hosts after l3 routes are written (hash-checked)', async () => {
@@ -198,6 +207,29 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     expect(perUpdate(err!)[4]!.message).toMatch(/do not fit 32 bits/);
     const vip = await read({ table_entry: { table_id: tableId('vip') } });
     expect(vip).toHaveLength(2);
+  });
+
+  it('PacketIn: a SYN to a VIP reaches the primary controller with its ingress port; PacketOut: a frame leaves on the named port', async () => {
+    const c = hosts.get('client')!;
+    const raw = PacketSocket.open('eth0', { netns: c.host.netns });
+    const seen: Buffer[] = [];
+    raw.onFrames((frames) => seen.push(...frames.filter((f) => f.readUInt16BE(12) === 0x0800)));
+    try {
+      const syn = buildTcpFrame({ srcMac: c.mac, dstMac: c.switchMac, srcIp: '10.0.0.1', dstIp: '10.0.0.100', srcPort: 43210, dstPort: 80, seq: 1000, ack: 0, flags: TCP_SYN, window: 64240 });
+      const before = primaryMessages.length;
+      raw.send(syn);
+      await waitFor(() => primaryMessages.slice(before).some((m) => m.packet));
+      const pin = primaryMessages.slice(before).find((m) => m.packet)!.packet;
+      expect(Buffer.from(pin.payload).equals(syn)).toBe(true);
+      const portMd = pin.metadata.find((m: Obj) => m.metadata_id === 1);
+      expect(Buffer.from(portMd.value)).toEqual(Buffer.from([1]));
+
+      const reply = buildTcpFrame({ srcMac: c.switchMac, dstMac: c.mac, srcIp: '10.0.0.100', dstIp: '10.0.0.1', srcPort: 80, dstPort: 43210, seq: 5000, ack: 1001, flags: 0x12, window: 64240 });
+      streams[0]!.write({ packet: { payload: reply, metadata: [{ metadata_id: 1, value: Buffer.from([1]) }, { metadata_id: 2, value: Buffer.from([0]) }] } });
+      await waitFor(() => seen.some((f) => f.equals(reply)));
+    } finally {
+      raw.close();
+    }
   });
 
   it('a full table answers RESOURCE_EXHAUSTED', async () => {
@@ -260,3 +292,11 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     expect(Number(dc[0]!.direct_counter_entry.data.packet_count)).toBeGreaterThan(3);
   });
 });
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
