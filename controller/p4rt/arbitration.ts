@@ -9,7 +9,6 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { MasterArbitrationUpdate__Output } from '../../proto/types/p4/v1/MasterArbitrationUpdate.js';
-import type { Uint128 } from '../../proto/types/p4/v1/Uint128.js';
 import { canonicalCodeName, type CanonicalCodeName } from './canonical-code.js';
 
 const U64 = (1n << 64n) - 1n;
@@ -34,7 +33,7 @@ export function toElectionId(v: ElectionIdInput): bigint {
 }
 
 /** A bigint as p4.v1.Uint128 (decimal strings, as the loader uses for 64-bit fields). */
-export function toUint128(v: bigint): Uint128 {
+export function toUint128(v: bigint): { high: string; low: string } {
   return { high: (v >> 64n).toString(), low: (v & U64).toString() };
 }
 

@@ -254,6 +254,7 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
   private generation = 0;
   private primary = false;
   private primaryElectionIdValue: bigint | null = null;
+  private lastOutcome: ArbitrationOutcome | null = null;
   private waiters: Waiter[] = [];
   /** Set once connect() has finished: from then on, becoming primary triggers a re-sync. */
   private initialized = false;
@@ -287,7 +288,15 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.index = options.p4info ? toIndex(options.p4info) : null;
     const { P4Runtime } = loadGrpcDefinitions().p4.v1;
-    this.stub = new P4Runtime(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions ?? {});
+    // The channel's own reconnect backoff (grpc-js: 1 s initial, 120 s max) would hide a restarted
+    // switch from our retry loop for that long: align it with ours unless the caller says otherwise.
+    const backoff = options.reconnect === false ? {} : (options.reconnect ?? {});
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.initial_reconnect_backoff_ms': backoff.initialMs ?? 100,
+      'grpc.max_reconnect_backoff_ms': backoff.maxMs ?? 10_000,
+      ...options.channelOptions,
+    };
+    this.stub = new P4Runtime(address, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);
     this.retry =
       options.reconnect === false
         ? null
@@ -800,12 +809,16 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     const first = !s.arbitrated;
     s.arbitrated = true;
     const was = this.primary;
+    const before = this.lastOutcome;
+    this.lastOutcome = outcome;
     this.primary = outcome.role === 'primary';
     this.primaryElectionIdValue = outcome.primaryElectionId;
     if (first && this.stateValue !== 'closed') this.stateValue = 'connected';
     log.debug({ role: outcome.role, code: outcome.code, primaryElectionId: outcome.primaryElectionId?.toString() }, 'P4Runtime arbitration');
     if (this.primary && (first || !was)) this.emit('primary', { electionId: this.electionIdValue });
-    if (!this.primary && (first || was)) this.emit('backup', { primaryElectionId: outcome.primaryElectionId, code: outcome.code });
+    // A backup hears about every change: another primary, or none (NOT_FOUND).
+    const changed = !before || before.code !== outcome.code || before.primaryElectionId !== outcome.primaryElectionId;
+    if (!this.primary && (first || was || changed)) this.emit('backup', { primaryElectionId: outcome.primaryElectionId, code: outcome.code });
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w.resolve(outcome);
