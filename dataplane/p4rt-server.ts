@@ -4,9 +4,10 @@
  * ingress of every port; table writes and reads become BPF map operations (ebpf-dataplane.ts);
  * PacketIn / PacketOut travel through the CPU port (packet-io.ts).
  *
- * Arbitration: per role, the stream with the highest election id is primary; Write and
+ * Arbitration: per role, the stream holding the highest election id seen is primary; Write and
  * SetForwardingPipelineConfig from anyone else fail with PERMISSION_DENIED; every change of
- * primary is announced to the role's streams (OK to the primary, ALREADY_EXISTS to the others).
+ * primary is announced to the role's streams (OK to the primary, ALREADY_EXISTS to the others,
+ * NOT_FOUND to all while nobody holds the highest id).
  * Batches report one p4.v1.Error per update in the google.rpc.Status details (spec 12.3).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,6 +88,8 @@ export class EmbeddedSwitch {
   #dataplane: EbpfDataplane | undefined;
   readonly #streams = new Set<StreamClient>();
   readonly #primary = new Map<string, StreamClient>();
+  /** Highest election id seen per role, kept after its stream leaves. */
+  readonly #highest = new Map<string, bigint>();
 
   private constructor(options: EmbeddedSwitchOptions) {
     this.options = options;
@@ -410,10 +413,7 @@ export class EmbeddedSwitch {
     this.#streams.add(client);
     const gone = (): void => {
       if (!this.#streams.delete(client)) return;
-      if (this.#primary.get(client.role) === client) {
-        this.#primary.delete(client.role);
-        this.#electPrimary(client.role);
-      }
+      if (this.#primary.get(client.role) === client) this.#electPrimary(client.role);
     };
     call.on('data', (msg: Obj) => {
       try {
@@ -456,30 +456,36 @@ export class EmbeddedSwitch {
     call.on('cancelled', gone);
   }
 
-  /** Picks the highest election id of a role and tells every stream of the role where it stands. */
+  /**
+   * P4Runtime spec 5 (client arbitration): the primary of a role is the stream whose election id
+   * is the highest the switch has seen for the role. When it leaves, nobody is primary (the others
+   * hear NOT_FOUND) until a stream arrives with an election id at least that high.
+   */
   #electPrimary(role: string, changed?: StreamClient): void {
-    let best: StreamClient | undefined;
-    for (const s of this.#streams) {
-      if (s.role === role && s.electionId !== null && (!best || s.electionId > best.electionId!)) best = s;
-    }
     const before = this.#primary.get(role);
-    if (best) this.#primary.set(role, best);
+    if (changed?.electionId !== undefined && changed.electionId !== null) {
+      const highest = this.#highest.get(role);
+      if (highest === undefined || changed.electionId >= highest) this.#highest.set(role, changed.electionId);
+    }
+    const highest = this.#highest.get(role);
+    let primary: StreamClient | undefined;
+    for (const s of this.#streams) if (s.role === role && s.electionId !== null && s.electionId === highest) primary = s;
+    if (primary) this.#primary.set(role, primary);
     else this.#primary.delete(role);
-    if (best === before && !changed) return;
     for (const s of this.#streams) {
       if (s.role !== role) continue;
-      if (best !== before || s === changed) this.#sendArbitration(s, best);
+      if (primary !== before || s === changed) this.#sendArbitration(s, primary, highest);
     }
-    if (best !== before) log.info({ role, electionId: best?.electionId?.toString() }, 'primary changed');
+    if (primary !== before) log.info({ role, electionId: primary?.electionId?.toString() ?? null }, primary ? 'primary changed' : 'no primary');
   }
 
-  #sendArbitration(s: StreamClient, primary: StreamClient | undefined): void {
+  #sendArbitration(s: StreamClient, primary: StreamClient | undefined, highest: bigint | undefined): void {
     const isPrimary = s === primary;
     s.call.write({
       arbitration: {
         device_id: String(this.options.deviceId),
         role: { name: s.role },
-        ...(primary?.electionId !== undefined && primary.electionId !== null ? { election_id: toU128(primary.electionId) } : {}),
+        ...(highest !== undefined ? { election_id: toU128(highest) } : {}),
         status: isPrimary
           ? { code: Code.OK, message: 'you are the primary' }
           : primary

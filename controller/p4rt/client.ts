@@ -365,9 +365,15 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
   async claimPrimary(electionId?: ElectionIdInput): Promise<boolean> {
     const s = this.requireSession('claimPrimary');
     this.electionIdValue = electionId !== undefined ? toElectionId(electionId) : (this.primaryElectionIdValue ?? this.electionIdValue) + 1n;
+    const mine = this.electionIdValue;
     const answer = this.nextArbitration();
     this.sendArbitration(s);
-    await answer;
+    // A notification sent before the switch saw our claim (say, "no primary" after the old one
+    // left) can arrive first: wait for the answer that reflects our election id.
+    let outcome = await answer;
+    while (!this.isPrimary && (outcome.primaryElectionId === null || outcome.primaryElectionId === undefined || outcome.primaryElectionId < mine)) {
+      outcome = await this.nextArbitration();
+    }
     return this.isPrimary;
   }
 

@@ -89,7 +89,9 @@ describe.skipIf(skip !== null)('P4RuntimeClient against the embedded switch', ()
     expect(other.isPrimary).toBe(true);
     await other.insert(handoff(41000));
     const reconciled = once<ReconcileReport>(client, 'reconciled');
-    await other.close(); // the embedded switch promotes the remaining stream: ours
+    await other.close();
+    // As the spec says, nobody is primary until a controller claims an election id at least as high.
+    expect(await client.claimPrimary(21)).toBe(true);
     const report = await reconciled;
     expect(report).toMatchObject({ deleted: 1, inserted: 0, failures: [] });
     expect((await client.readAll({ table: 'handoff_in' })).length).toBe(3);

@@ -78,7 +78,8 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
       },
     },
   });
-  const write = (updates: Obj[], low = 10): Promise<Obj> => call('Write', { device_id: DEVICE, election_id: election(low), updates });
+  let currentElection = 10;
+  const write = (updates: Obj[], low = currentElection): Promise<Obj> => call('Write', { device_id: DEVICE, election_id: election(low), updates });
   const perUpdate = (err: grpc.ServiceError): { code: number; message: string }[] => {
     const bin = err.metadata.get('grpc-status-details-bin')[0] as Buffer;
     const status = decodeMessage<Obj>('google.rpc.Status', bin);
@@ -262,9 +263,13 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
     await write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000064) } }], 20);
     stream.cancel();
-    await new Promise((r) => setTimeout(r, 100));
-    // The first controller is primary again once the second one leaves.
-    await write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000067) } }], 10);
+    await waitFor(() => primaryMessages.some((m) => m.arbitration?.status?.code === grpc.status.NOT_FOUND));
+    // Nobody is primary until a controller claims an election id at least as high as the highest seen.
+    await expect(write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000067) } }], 10)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    streams[0]!.write({ arbitration: { device_id: DEVICE, election_id: election(21) } });
+    await waitFor(() => primaryMessages.at(-1)?.arbitration?.status?.code === grpc.status.OK);
+    await write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000067) } }], 21);
+    currentElection = 21;
   });
 
   it('direct counters count the packets and bytes of hand-off entries (real traffic to a VIP)', async () => {
