@@ -1,0 +1,194 @@
+/**
+ * The agent's side of the control protocol (proto/prism/control/v1/control.proto): a gRPC server
+ * on each backend. Every call must carry `authorization: Bearer <token>` (the shared token the
+ * controller is configured with); anything else is refused with UNAUTHENTICATED and nothing runs.
+ * The transactions themselves (TCP_REPAIR, the application) live behind `TransactionHost`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { logger } from '../core/log.js';
+import { loadGrpcDefinitions } from '../core/proto.js';
+import type { ConnectionStateRecord, LoadReport, TransactionHost } from './transaction-host.js';
+
+const log = logger('agent');
+type Obj = Record<string, any>;
+export const CONTROL_PROTOCOL_VERSION = 'PROTOCOL_VERSION_1';
+
+/** Why Prepare refused a transaction; the name is the RefuseReason enum's. */
+export class RefusedError extends Error {
+  readonly reason: string;
+  constructor(reason: 'REFUSE_REASON_OVERLOADED' | 'REFUSE_REASON_DUPLICATE_TRANSACTION' | 'REFUSE_REASON_INVALID_STATE' | 'REFUSE_REASON_REPAIR_FAILED' | 'REFUSE_REASON_DEADLINE_EXCEEDED' | 'REFUSE_REASON_SHUTTING_DOWN', detail: string) {
+    super(detail);
+    this.reason = reason;
+  }
+}
+
+export interface AgentServerOptions {
+  readonly name: string;
+  /** host:port to listen on. */
+  readonly listen: string;
+  /** The shared secret controllers present as a bearer token. */
+  readonly token: string;
+  /** The backend's address as clients' segments arrive to it (after the switch rewrite). */
+  readonly backendAddress: string;
+  readonly host: TransactionHost;
+  /** Period of LoadReport events on the Events stream (ms). */
+  readonly loadReportMs?: number;
+}
+
+export class AgentServer {
+  readonly #server = new grpc.Server();
+  readonly #opts: AgentServerOptions;
+  readonly #streams = new Set<grpc.ServerWritableStream<Obj, Obj>>();
+  #address = '';
+  #loadTimer: NodeJS.Timeout | undefined;
+
+  private constructor(opts: AgentServerOptions) {
+    this.#opts = opts;
+    const svc = loadGrpcDefinitions().prism.control.v1.Agent.service;
+    this.#server.addService(svc, {
+      Prepare: this.#unary(async (req) => {
+        try {
+          await opts.host.prepare({
+            id: BigInt(req.transaction_id),
+            state: fromProto(req.connection),
+            request: Buffer.from(req.request ?? []),
+            body: Buffer.from(req.body ?? []),
+            bodyLength: BigInt(req.body_length ?? 0),
+            deadlineMs: Number(req.deadline_unix_ms ?? 0),
+          });
+          return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
+        } catch (err) {
+          if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };
+          throw err;
+        }
+      }),
+      Start: this.#unary(async (req) => {
+        await opts.host.start(BigInt(req.transaction_id));
+        return {};
+      }),
+      Release: this.#unary(async (req) => {
+        const r = await opts.host.release(BigInt(req.transaction_id));
+        return { transaction_id: req.transaction_id, state: toProto(r.state), unread: r.unread, bytes_sent: String(r.bytesSent) };
+      }),
+      Abort: this.#unary(async (req) => ({ found: await opts.host.abort(BigInt(req.transaction_id), String(req.reason ?? '')) })),
+      Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),
+      Events: (call: grpc.ServerWritableStream<Obj, Obj>) => {
+        if (!this.#authorized(call.metadata)) {
+          call.destroy(Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
+          return;
+        }
+        this.#streams.add(call);
+        call.write({ load: opts.host.load() });
+        const gone = (): void => void this.#streams.delete(call);
+        call.on('cancelled', gone);
+        call.on('close', gone);
+        call.on('error', gone);
+      },
+    } as unknown as grpc.UntypedServiceImplementation);
+    opts.host.onDone((id, bytesSent, bytesReceived) => this.#broadcast({ done: { transaction_id: String(id), bytes_sent: String(bytesSent), bytes_received: String(bytesReceived), load: opts.host.load() } }));
+    opts.host.onAborted((id, reason) => this.#broadcast({ aborted: { transaction_id: String(id), reason } }));
+  }
+
+  static async start(opts: AgentServerOptions): Promise<AgentServer> {
+    if (opts.token.length < 16) throw new RefusedError('REFUSE_REASON_INVALID_STATE', 'the agent token must be at least 16 characters');
+    const s = new AgentServer(opts);
+    const port = await new Promise<number>((resolve, reject) =>
+      s.#server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    s.#address = opts.listen.replace(/:\d+$/, `:${port}`);
+    s.#loadTimer = setInterval(() => s.#broadcast({ load: opts.host.load() }), opts.loadReportMs ?? 1000);
+    s.#loadTimer.unref();
+    log.info({ name: opts.name, address: s.#address }, 'agent listening');
+    return s;
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#loadTimer) clearInterval(this.#loadTimer);
+    for (const s of this.#streams) s.end();
+    await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    this.#server.forceShutdown();
+  }
+
+  #broadcast(event: Obj): void {
+    for (const s of this.#streams) s.write(event);
+  }
+
+  #authorized(md: grpc.Metadata): boolean {
+    const got = String(md.get('authorization')[0] ?? '');
+    const want = `Bearer ${this.#opts.token}`;
+    return got.length === want.length && timingSafeEqual(Buffer.from(got), Buffer.from(want));
+  }
+
+  #unary(fn: (req: Obj) => Obj | Promise<Obj>) {
+    return (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>): void => {
+      if (!this.#authorized(call.metadata)) {
+        cb({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' } as grpc.ServiceError);
+        return;
+      }
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then((r) => cb(null, r))
+        .catch((err: unknown) => {
+          const code = (err as { grpcCode?: number }).grpcCode ?? grpc.status.INTERNAL;
+          log.warn({ err }, 'control call failed');
+          cb({ code, details: (err as Error).message } as grpc.ServiceError);
+        });
+    };
+  }
+}
+
+export function fromProto(c: Obj | null | undefined): ConnectionStateRecord {
+  if (!c) throw new RefusedError('REFUSE_REASON_INVALID_STATE', 'Prepare without a connection state');
+  return {
+    clientIp: Buffer.from(c.client_ip ?? []),
+    clientPort: c.client_port,
+    vipIp: Buffer.from(c.vip_ip ?? []),
+    vipPort: c.vip_port,
+    sndNxt: c.snd_nxt >>> 0,
+    rcvNxt: c.rcv_nxt >>> 0,
+    sndUna: c.snd_una >>> 0,
+    sndWnd: c.snd_wnd,
+    rcvWnd: c.rcv_wnd,
+    sndWscale: c.snd_wscale,
+    rcvWscale: c.rcv_wscale,
+    mss: c.mss,
+    sackPermitted: Boolean(c.sack_permitted),
+    timestampsEnabled: Boolean(c.timestamps_enabled),
+    tsVal: c.ts_val >>> 0,
+    tsRecent: c.ts_recent >>> 0,
+    sndWl1: c.snd_wl1 >>> 0,
+    maxWindow: c.max_window,
+    rcvWup: c.rcv_wup >>> 0,
+  };
+}
+
+export function toProto(s: ConnectionStateRecord): Obj {
+  return {
+    client_ip: s.clientIp,
+    client_port: s.clientPort,
+    vip_ip: s.vipIp,
+    vip_port: s.vipPort,
+    snd_nxt: s.sndNxt,
+    rcv_nxt: s.rcvNxt,
+    snd_una: s.sndUna,
+    snd_wnd: s.sndWnd,
+    rcv_wnd: s.rcvWnd,
+    snd_wscale: s.sndWscale,
+    rcv_wscale: s.rcvWscale,
+    mss: s.mss,
+    sack_permitted: s.sackPermitted,
+    timestamps_enabled: s.timestampsEnabled,
+    ts_val: s.tsVal,
+    ts_recent: s.tsRecent,
+    snd_wl1: s.sndWl1,
+    max_window: s.maxWindow,
+    rcv_wup: s.rcvWup,
+  };
+}
+
+export type { LoadReport };

@@ -1,0 +1,70 @@
+/**
+ * What the agent's control-protocol server asks of the backend: materialise a connection,
+ * start serving it, report when the response is fully acknowledged, hand the connection back.
+ * agent/transactions.ts implements it with TCP_REPAIR and a Node http.Server.
+ */
+
+/** The connection state that travels in Prepare and Release (control.proto ConnectionState). */
+export interface ConnectionStateRecord {
+  readonly clientIp: Buffer;
+  readonly clientPort: number;
+  readonly vipIp: Buffer;
+  readonly vipPort: number;
+  readonly sndNxt: number;
+  readonly rcvNxt: number;
+  readonly sndUna: number;
+  /** The client's window as advertised (unscaled field value × 2^sndWscale, in bytes). */
+  readonly sndWnd: number;
+  /** The window we advertise, in bytes. */
+  readonly rcvWnd: number;
+  readonly sndWscale: number;
+  readonly rcvWscale: number;
+  readonly mss: number;
+  readonly sackPermitted: boolean;
+  readonly timestampsEnabled: boolean;
+  /** Our current timestamp clock (the next TSval). */
+  readonly tsVal: number;
+  /** The client's last TSval, echoed in TSecr. */
+  readonly tsRecent: number;
+  readonly sndWl1: number;
+  readonly maxWindow: number;
+  readonly rcvWup: number;
+}
+
+export interface LoadReport {
+  readonly agent: string;
+  readonly active_transactions: number;
+  readonly queue_length: number;
+  readonly cpu_utilization: number;
+  readonly recent_throughput_bps: string;
+  readonly timestamp_ms: string;
+}
+
+export interface PrepareSpec {
+  readonly id: bigint;
+  readonly state: ConnectionStateRecord;
+  /** The request head (and any bytes the controller received after it). */
+  readonly request: Buffer;
+  /** Body bytes the controller already ACKed. */
+  readonly body: Buffer;
+  readonly bodyLength: bigint;
+  /** Unix ms by which the transaction must be done; 0 = none. */
+  readonly deadlineMs: number;
+}
+
+export interface ReleaseResult {
+  readonly state: ConnectionStateRecord;
+  /** Bytes the backend's kernel ACKed but the application did not read: the next request's start. */
+  readonly unread: Buffer;
+  readonly bytesSent: bigint;
+}
+
+export interface TransactionHost {
+  prepare(spec: PrepareSpec): Promise<void>;
+  start(id: bigint): Promise<void>;
+  release(id: bigint): Promise<ReleaseResult>;
+  abort(id: bigint, reason: string): Promise<boolean>;
+  onDone(listener: (id: bigint, bytesSent: bigint, bytesReceived: bigint) => void): void;
+  onAborted(listener: (id: bigint, reason: string) => void): void;
+  load(): LoadReport;
+}
