@@ -4,7 +4,7 @@ import { TCP_SYN } from '../../core/header/tcp.js';
 import { HttpIntake } from '../../controller/http/intake.js';
 import { TcpEndpoint } from '../../controller/tcp/endpoint.js';
 import { FakeClock, SeededRandom } from '../../controller/tcp/testing/fake-clock.js';
-import { Client, TestContext, type Link } from '../../controller/tcp/testing/context.js';
+import { Client, TestContext, parseOut, type Link } from '../../controller/tcp/testing/context.js';
 import { settledHeap } from '../../controller/tcp/testing/heap.js';
 
 describe('memory per connection', () => {
@@ -37,9 +37,10 @@ describe('memory per connection', () => {
       ep2.input(syns[i]!, { link });
       const sa = sink.pop()!;
       const c = clients[i]!;
-      c.ack = (sa.readUInt32BE(24) + 1) >>> 0;
+      const o = parseOut(sa, link);
+      c.ack = (o.seq + 1) >>> 0;
       c.seq = (c.opts.isn + 1) >>> 0;
-      c.tsRecent = sa.readUInt32BE(20 + 20 + 8 + 4 + 2);
+      c.tsRecent = o.options.tsVal;
       acks.push(Buffer.from(c.packet({})));
     }
     const before = settledHeap();
