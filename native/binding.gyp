@@ -18,5 +18,10 @@
       "target_name": "prism_packet",
       "sources": ["src/packet.c", "src/napi-util.h"],
     },
+    {
+      # TCP_REPAIR: restore / freeze / dump / close silently a TCP connection (agent hand-off).
+      "target_name": "prism_repair",
+      "sources": ["src/repair.c", "src/napi-util.h"],
+    },
   ],
 }

@@ -1,0 +1,182 @@
+/**
+ * The controller: programs the switch over P4Runtime and owns every client connection to a VIP
+ * while no transaction is in progress.
+ *
+ *   PacketIn ─┬─ ARP for an address we own ──────────────► ArpResponder ─► PacketOut
+ *             └─ IPv4/TCP to a VIP ─► TcpEndpoint ─► HttpIntake ─► request handler
+ *   TcpEndpoint output ─► Ethernet (VIP MAC → client MAC) ─► PacketOut to the client's port
+ *
+ * Requests go to the `RequestRouter` (the hand-off machinery, controller/handoff/); without one,
+ * or when it declines, the controller answers 503 itself and keeps the connection usable.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { logger } from '../core/log.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN } from '../core/header/ethernet.js';
+import { bytesToMac } from '../core/header/addr.js';
+import { ethernetHeader } from '../core/header/frame.js';
+import { ArpResponder } from './arp.js';
+import { P4RuntimeClient } from './p4rt/client.js';
+import { HttpIntake, type HttpRequest, type HttpSession } from './http/intake.js';
+import { TcpEndpoint } from './tcp/endpoint.js';
+import { systemClock, type Clock } from './tcp/clock.js';
+import type { TcpConfig } from './tcp/config.js';
+
+const log = logger('controller');
+type Obj = Record<string, any>;
+
+/** Where a client is: the switch port its frames arrive on and its (or its router's) MAC. */
+export interface ClientLink {
+  readonly port: number;
+  readonly mac: string;
+}
+
+export interface VipSpec {
+  readonly ip: string;
+  readonly port: number;
+  readonly mac: string;
+}
+
+export interface RouteSpec {
+  /** Destination prefix, e.g. 10.0.0.2/32. */
+  readonly prefix: string;
+  readonly port: number;
+  readonly srcMac: string;
+  readonly dstMac: string;
+}
+
+export interface ControllerOptions {
+  readonly switchAddress: string;
+  readonly deviceId: bigint | number;
+  readonly electionId: bigint | number;
+  readonly p4info: Obj;
+  readonly deviceConfig: Buffer;
+  readonly vips: readonly VipSpec[];
+  readonly routes?: readonly RouteSpec[];
+  readonly clock?: Clock;
+  readonly tcp?: Partial<TcpConfig>;
+}
+
+/** Decides what happens to a request; returns false to let the controller answer 503. */
+export interface RequestRouter {
+  route(req: HttpRequest, session: HttpSession<ClientLink>): boolean;
+}
+
+export class Controller extends EventEmitter {
+  readonly client: P4RuntimeClient;
+  readonly arp = new ArpResponder();
+  readonly endpoint: TcpEndpoint<ClientLink>;
+  readonly intake: HttpIntake<ClientLink>;
+  readonly options: ControllerOptions;
+  readonly stats = { packetIns: 0, packetOuts: 0, notForUs: 0, malformed: 0 };
+  router: RequestRouter | undefined;
+  readonly #vipMac = new Map<string, string>();
+  #stopped = false;
+
+  private constructor(client: P4RuntimeClient, opts: ControllerOptions) {
+    super();
+    this.client = client;
+    this.options = opts;
+    const clock = opts.clock ?? systemClock;
+    for (const v of opts.vips) {
+      this.arp.own(v.ip, v.mac);
+      this.#vipMac.set(v.ip, v.mac);
+    }
+    this.intake = new HttpIntake<ClientLink>(clock, {
+      request: (req, session) => {
+        if (this.router?.route(req, session)) return;
+        session.respond503('no backend is available');
+      },
+    });
+    this.endpoint = new TcpEndpoint<ClientLink>({
+      listeners: opts.vips.map((v) => ({ ip: v.ip, port: v.port })),
+      clock,
+      random: { randomBytes: (n: number) => randomBytes(n) },
+      output: (packet, link) => this.#sendIp(packet, link),
+      handler: this.intake,
+      ...(opts.tcp ? { config: opts.tcp } : {}),
+    });
+  }
+
+  /** Connects to the switch, becomes primary, pushes the pipeline, installs VIP and route entries. */
+  static async start(opts: ControllerOptions): Promise<Controller> {
+    const client = await P4RuntimeClient.connect(opts.switchAddress, { deviceId: opts.deviceId, electionId: opts.electionId });
+    if (!client.isPrimary) {
+      await client.close();
+      throw new Error(`another controller is primary on ${opts.switchAddress} (our election id ${opts.electionId})`);
+    }
+    const c = new Controller(client, opts);
+    try {
+      await client.setPipeline({ p4info: opts.p4info as never, deviceConfig: opts.deviceConfig });
+      await client.writeOrThrow([
+        ...opts.vips.map((v) => ({ type: 'INSERT' as const, entry: { table: 'vip', match: { 'hdr.ipv4.dst_addr': v.ip, 'hdr.tcp.dst_port': v.port }, action: 'to_controller' } })),
+        ...(opts.routes ?? []).map((r) => {
+          const [ip, len] = r.prefix.split('/');
+          return {
+            type: 'INSERT' as const,
+            entry: { table: 'l3', match: { 'hdr.ipv4.dst_addr': { value: ip!, prefixLen: Number(len ?? 32) } }, action: 'route', params: { port: r.port, src_mac: r.srcMac, dst_mac: r.dstMac } },
+          };
+        }),
+      ]);
+      void c.#packetLoop();
+      log.info({ vips: opts.vips.map((v) => `${v.ip}:${v.port}`), switch: opts.switchAddress }, 'controller ready');
+      return c;
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.client.close();
+  }
+
+  async #packetLoop(): Promise<void> {
+    try {
+      for await (const pi of this.client.packetIns()) {
+        if (this.#stopped) break;
+        this.stats.packetIns++;
+        try {
+          this.#packetIn(Number(pi.metadata.ingress_port ?? -1), pi.payload);
+        } catch (err) {
+          this.stats.malformed++;
+          log.warn({ err }, 'packet-in handling failed');
+        }
+      }
+    } catch (err) {
+      if (!this.#stopped) log.error({ err }, 'packet-in stream ended');
+    }
+  }
+
+  #packetIn(port: number, frame: Buffer): void {
+    if (frame.length < ETH_HEADER_LEN || port < 0) {
+      this.stats.malformed++;
+      return;
+    }
+    const type = frame.readUInt16BE(12);
+    if (type === ETHERTYPE_ARP) {
+      const reply = this.arp.handle(frame);
+      if (reply) this.#packetOut(reply, port);
+      return;
+    }
+    if (type !== ETHERTYPE_IPV4) {
+      this.stats.notForUs++;
+      return;
+    }
+    this.endpoint.input(frame.subarray(ETH_HEADER_LEN), { link: { port, mac: bytesToMac(frame.subarray(6, 12)) } });
+  }
+
+  #sendIp(packet: Buffer, link: ClientLink): void {
+    const src = `${packet[12]}.${packet[13]}.${packet[14]}.${packet[15]}`;
+    const vipMac = this.#vipMac.get(src) ?? '02:00:00:00:00:00';
+    this.#packetOut(Buffer.concat([ethernetHeader(link.mac, vipMac, ETHERTYPE_IPV4), packet]), link.port);
+  }
+
+  #packetOut(frame: Buffer, port: number): void {
+    if (this.#stopped) return;
+    this.stats.packetOuts++;
+    this.client.packetOut(frame, { egress_port: port });
+  }
+}
