@@ -164,6 +164,7 @@ export function fromProto(c: Obj | null | undefined): ConnectionStateRecord {
     sndWl1: c.snd_wl1 >>> 0,
     maxWindow: c.max_window,
     rcvWup: c.rcv_wup >>> 0,
+    wscaleOk: Boolean(c.wscale_ok),
   };
 }
 
@@ -188,6 +189,7 @@ export function toProto(s: ConnectionStateRecord): Obj {
     snd_wl1: s.sndWl1,
     max_window: s.maxWindow,
     rcv_wup: s.rcvWup,
+    wscale_ok: s.wscaleOk,
   };
 }
 

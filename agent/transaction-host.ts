@@ -29,6 +29,7 @@ export interface ConnectionStateRecord {
   readonly sndWl1: number;
   readonly maxWindow: number;
   readonly rcvWup: number;
+  readonly wscaleOk: boolean;
 }
 
 export interface LoadReport {

@@ -22,6 +22,7 @@ export interface ConnectionState {
   'snd_wl1'?: (number);
   'max_window'?: (number);
   'rcv_wup'?: (number);
+  'wscale_ok'?: (boolean);
 }
 
 export interface ConnectionState__Output {
@@ -44,4 +45,5 @@ export interface ConnectionState__Output {
   'snd_wl1': (number);
   'max_window': (number);
   'rcv_wup': (number);
+  'wscale_ok': (boolean);
 }
