@@ -71,6 +71,8 @@ export class Controller extends EventEmitter {
   readonly stats = { packetIns: 0, packetOuts: 0, notForUs: 0, malformed: 0 };
   router: RequestRouter | undefined;
   readonly #vipMac = new Map<string, string>();
+  /** Connections to reset at the client's next segment: key "clientIp:port>vip:port". */
+  readonly #pendingResets = new Map<string, { rst: (clientAck: number) => Buffer; until: number }>();
   #stopped = false;
 
   private constructor(client: P4RuntimeClient, opts: ControllerOptions) {
@@ -165,7 +167,38 @@ export class Controller extends EventEmitter {
       this.stats.notForUs++;
       return;
     }
-    this.endpoint.input(frame.subarray(ETH_HEADER_LEN), { link: { port, mac: bytesToMac(frame.subarray(6, 12)) } });
+    const ip = frame.subarray(ETH_HEADER_LEN);
+    const link = { port, mac: bytesToMac(frame.subarray(6, 12)) };
+    if (this.#pendingResets.size > 0 && this.#resetIfPending(ip, link)) return;
+    this.endpoint.input(ip, { link });
+  }
+
+  /**
+   * Arranges a RST for a connection whose sequence state the controller lost (a backend died
+   * mid-response): the next segment from the client carries its ACK number, which is exactly the
+   * sequence number a RST must carry to be accepted (RFC 5961 3.2). `tuple` is VIP → client.
+   */
+  expectReset(tuple: { srcIp: number; dstIp: number; srcPort: number; dstPort: number }, rst: (clientAck: number) => Buffer, ttlMs = 10_000): void {
+    this.#pendingResets.set(`${tuple.dstIp}:${tuple.dstPort}>${tuple.srcIp}:${tuple.srcPort}`, { rst, until: Date.now() + ttlMs });
+  }
+
+  #resetIfPending(ip: Buffer, link: ClientLink): boolean {
+    if (ip.length < 40 || ip[9] !== 6) return false;
+    const ihl = (ip[0]! & 0x0f) * 4;
+    const key = `${ip.readUInt32BE(12)}:${ip.readUInt16BE(ihl)}>${ip.readUInt32BE(16)}:${ip.readUInt16BE(ihl + 2)}`;
+    const pending = this.#pendingResets.get(key);
+    if (!pending) return false;
+    this.#pendingResets.delete(key);
+    if (pending.until < Date.now()) return false;
+    const ack = ip.readUInt32BE(ihl + 8);
+    this.sendIp(pending.rst(ack), link);
+    log.info({ key }, 'reset a connection whose backend failed');
+    return true;
+  }
+
+  /** Sends an IPv4 packet to a client, wrapped in Ethernet from the VIP's MAC. */
+  sendIp(packet: Buffer, link: ClientLink): void {
+    this.#sendIp(packet, link);
   }
 
   #sendIp(packet: Buffer, link: ClientLink): void {
