@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dirs = ['core', 'cli', 'controller', 'codegen', 'agent', 'dataplane', 'netns', 'native', 'bench'];
+const dirs = ['core', 'cli', 'controller', 'codegen', 'agent', 'dataplane', 'netns', 'stack', 'native', 'bench'];
 const r = spawnSync(
   join(root, 'node_modules', '.bin', 'madge'),
   // proto/types is generated from recursive protobuf messages (type-only cycles); it is excluded.

@@ -33,6 +33,7 @@ const DEBIAN_PACKAGES = [
   'ethtool', // turning off checksum offload on test hosts' interfaces
   'bpftool', // inspecting loaded programs and maps (docs, debugging)
   'iperf3', // bulk TCP throughput in the switch benchmark
+  'chromium', // headless browser for the admin dashboard test (playwright-core drives /usr/bin/chromium)
 ];
 
 function log(msg) {
@@ -122,7 +123,7 @@ function nativeAddons() {
 
 function typescript() {
   const sources = [
-    ...['core', 'cli', 'controller', 'codegen', 'agent', 'dataplane', 'netns', 'native', 'bench', 'proto'].flatMap((d) =>
+    ...['core', 'cli', 'controller', 'codegen', 'agent', 'dataplane', 'netns', 'stack', 'native', 'bench', 'proto'].flatMap((d) =>
       listFiles(join(root, d), (n) => n.endsWith('.ts') || n.endsWith('.proto')),
     ),
     join(root, 'tsconfig.json'),

@@ -1,0 +1,159 @@
+/**
+ * A whole prism deployment on one Linux machine, from a topology file: a namespace per host
+ * around the embedded switch (real eBPF, real CPU port), the switch's P4Runtime server, the
+ * controller (P4Runtime client, TCP endpoint, hand-off), and an agent process in every backend's
+ * namespace with the built-in object server. Used by `prism topo up`, `prism demo` and the tests.
+ *
+ * Invariant: `close()` stops the agents, the controller and the switch, and removes every
+ * namespace, interface, process and BPF program, also when start-up failed halfway.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Controller, type RouteSpec } from '../controller/controller.js';
+import { HandoffManager, type BackendSpec, type HandoffTimeouts } from '../controller/handoff/handoff-manager.js';
+import { PrismError } from '../core/errors.js';
+import { decodeMessage } from '../core/proto.js';
+import { CpuPort } from '../dataplane/cpu-port.js';
+import { buildStarHosts, type StarHost } from '../dataplane/ebpf-topology.js';
+import { EmbeddedSwitch } from '../dataplane/p4rt-server.js';
+import { Topology, type Host } from '../netns/index.js';
+import type { TopologyFile } from './topology-file.js';
+
+export interface StackOptions {
+  /** Repository root (for build/ebpf, p4/p4info and bin/prism.js). */
+  readonly root: string;
+  /** The eBPF object to push (default build/ebpf/prism.bpf.o). */
+  readonly objectPath?: string;
+  readonly progress?: (msg: string) => void;
+  readonly timeouts?: Partial<HandoffTimeouts>;
+  /** Start agents on the backends (default true). */
+  readonly agents?: boolean;
+}
+
+export interface StackDescription {
+  readonly name: string;
+  readonly runId: string;
+  readonly vip: { readonly ip: string; readonly port: number };
+  readonly switch: { readonly p4runtime: string; readonly namespace: string };
+  readonly hosts: readonly { readonly name: string; readonly role: string; readonly namespace: string; readonly ip: string; readonly mac: string; readonly port: number }[];
+  readonly agents: readonly { readonly name: string; readonly address: string }[];
+}
+
+export interface RunningStack {
+  readonly topo: Topology;
+  readonly sw: EmbeddedSwitch;
+  readonly controller: Controller;
+  readonly handoff: HandoffManager;
+  readonly hosts: ReadonlyMap<string, StarHost>;
+  readonly agentProcesses: ReadonlyMap<string, ChildProcess>;
+  readonly agentToken: string;
+  describe(): StackDescription;
+  close(): Promise<void>;
+}
+
+export const AGENT_SOCKET_DIR = '/run/prism';
+
+export async function startStack(t: TopologyFile, opts: StackOptions): Promise<RunningStack> {
+  const say = opts.progress ?? (() => undefined);
+  if (t.switch.target !== 'embedded') throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', `switch target ${t.switch.target} is run by the Mininet script (topologies/mininet/), not by prism topo up`);
+  const objectPath = opts.objectPath ?? join(opts.root, 'build', 'ebpf', 'prism.bpf.o');
+  if (!existsSync(objectPath)) throw new PrismError('PRISM_ERR_NOT_FOUND', `${objectPath} is missing: run \`npm run build\``);
+  const topo = new Topology();
+  const sockDir = join(AGENT_SOCKET_DIR, topo.runId);
+  const agentToken = randomBytes(24).toString('base64url');
+  let sw: EmbeddedSwitch | undefined;
+  let controller: Controller | undefined;
+  let handoff: HandoffManager | undefined;
+  const agentProcesses = new Map<string, ChildProcess>();
+  const close = async (): Promise<void> => {
+    handoff?.close();
+    await controller?.stop();
+    await sw?.stop();
+    await topo.teardown(); // also ends the agent processes in the namespaces
+    rmSync(sockDir, { recursive: true, force: true });
+  };
+  try {
+    say(`namespaces: ${t.hosts.length} hosts around the switch`);
+    const { sw: swHost, hosts } = await buildStarHosts(topo, t.hosts.map((h) => ({ name: h.name, ip: h.ip, port: h.port })));
+    const cpu = await CpuPort.create({ netns: swHost.netns });
+    sw = await EmbeddedSwitch.start({
+      grpcAddr: '127.0.0.1:0',
+      deviceId: 1n,
+      cpuPort: t.switch.cpuPort,
+      netns: swHost.netns,
+      ports: t.hosts.map((h) => ({ port: h.port, ifname: `p${h.port}` })),
+      packetIo: cpu,
+    });
+    say(`switch: embedded eBPF target, P4Runtime on ${sw.address}`);
+    const routes: RouteSpec[] = [...hosts.values()].map((h) => ({ prefix: `${h.spec.ip}/32`, port: h.spec.port, srcMac: h.switchMac, dstMac: h.mac }));
+    controller = await Controller.start({
+      switchAddress: sw.address,
+      deviceId: 1n,
+      electionId: 1n,
+      p4info: decodeMessage('p4.config.v1.P4Info', readFileSync(join(opts.root, 'p4', 'p4info', 'prism.p4info.bin'))),
+      deviceConfig: readFileSync(objectPath),
+      vips: t.vips,
+      routes,
+    });
+    say(`controller: primary, pipeline pushed, VIP ${t.vips.map((v) => `${v.ip}:${v.port}`).join(', ')}`);
+
+    const backends: BackendSpec[] = [];
+    if (opts.agents ?? true) {
+      mkdirSync(sockDir, { recursive: true });
+      for (const h of t.hosts.filter((x) => x.role === 'backend')) {
+        const host = hosts.get(h.name)!;
+        const sock = join(sockDir, `${h.name}.sock`);
+        const proc = host.host.spawn(
+          [process.execPath, join(opts.root, 'bin', 'prism.js'), 'agent', '--name', h.name, '--listen', `unix:${sock}`, '--backend-ip', h.ip, '--vip', ...t.vips.map((v) => `${v.ip}:${v.port}`)],
+          { env: { ...process.env, PRISM_AGENT_TOKEN: agentToken } },
+        );
+        agentProcesses.set(h.name, proc);
+        await waitForFile(sock, 15_000, () => host.host.stderrTail(proc));
+        backends.push({ name: h.name, ip: h.ip, mac: host.mac, port: h.port, agentAddress: `unix:${sock}`, token: agentToken });
+      }
+      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {});
+      await waitFor(() => handoff!.available().length === backends.length, 10_000, 'agents to connect');
+      say(`agents: ${backends.map((b) => b.name).join(', ')} ready`);
+    } else {
+      handoff = new HandoffManager(controller, [], opts.timeouts ?? {});
+    }
+    const runningSw = sw;
+    const runningCtl = controller;
+    const runningHandoff = handoff;
+    const describe = (): StackDescription => ({
+      name: t.name,
+      runId: topo.runId,
+      vip: { ip: t.vips[0]!.ip, port: t.vips[0]!.port },
+      switch: { p4runtime: runningSw.address, namespace: swHost.netns },
+      hosts: t.hosts.map((h) => {
+        const s = hosts.get(h.name)!;
+        return { name: h.name, role: h.role, namespace: s.host.netns, ip: h.ip, mac: s.mac, port: h.port };
+      }),
+      agents: backends.map((b) => ({ name: b.name, address: b.agentAddress })),
+    });
+    return { topo, sw: runningSw, controller: runningCtl, handoff: runningHandoff, hosts, agentProcesses, agentToken, describe, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function waitForFile(path: string, ms: number, why: () => string): Promise<void> {
+  const t0 = Date.now();
+  while (!existsSync(path)) {
+    if (Date.now() - t0 > ms) throw new PrismError('PRISM_ERR_TIMEOUT', `${path} did not appear within ${ms} ms: ${why() || 'no output'}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new PrismError('PRISM_ERR_TIMEOUT', `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export type { Host };

@@ -1,0 +1,75 @@
+/**
+ * Topology files (YAML or JSON): hosts, their switch ports and roles, the switch target, VIPs,
+ * the policy. Validated with a schema; errors name the field and what is wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../core/errors.js';
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
+const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:fe');
+const hostName = z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'lower-case letters, digits and -, at most 15 characters, starting with a letter');
+
+export const TopologySchema = z
+  .object({
+    name: hostName,
+    switch: z
+      .object({
+        target: z.enum(['embedded', 'bmv2']).default('embedded'),
+        cpuPort: z.number().int().min(0).max(510).default(64),
+      })
+      .strict()
+      .default({ target: 'embedded', cpuPort: 64 }),
+    vips: z.array(z.object({ ip: ipv4, port: z.number().int().min(1).max(65535), mac }).strict()).min(1),
+    hosts: z
+      .array(
+        z
+          .object({
+            name: hostName,
+            ip: ipv4,
+            port: z.number().int().min(0).max(510),
+            role: z.enum(['client', 'backend']),
+          })
+          .strict(),
+      )
+      .min(1),
+    policy: z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).optional() }).strict().default({ name: 'round-robin' }),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const seen = (key: (h: (typeof t.hosts)[number]) => string | number, what: string) => {
+      const s = new Set<string | number>();
+      for (const [i, h] of t.hosts.entries()) {
+        if (s.has(key(h))) ctx.addIssue({ code: 'custom', path: ['hosts', i], message: `duplicate ${what} ${key(h)}` });
+        s.add(key(h));
+      }
+    };
+    seen((h) => h.name, 'host name');
+    seen((h) => h.ip, 'address');
+    seen((h) => h.port, 'switch port');
+    for (const [i, h] of t.hosts.entries()) {
+      if (h.port === t.switch.cpuPort) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'port'], message: `port ${h.port} is the CPU port` });
+    }
+  });
+
+export type TopologyFile = z.infer<typeof TopologySchema>;
+
+export function parseTopology(text: string, source = 'topology'): TopologyFile {
+  let raw: unknown;
+  try {
+    raw = source.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`${source}: not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  const r = TopologySchema.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new InvalidArgumentError(`${source} is not a valid topology:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}
+
+export function loadTopology(path: string): TopologyFile {
+  return parseTopology(readFileSync(path, 'utf8'), path);
+}
