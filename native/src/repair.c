@@ -9,8 +9,8 @@
  *   isRepair(fd) -> boolean
  *   queues(fd) -> {outq, notsent, inq}                  SIOCOUTQ / SIOCOUTQNSD / SIOCINQ
  *   tcpInfo(fd) -> {...}                                a few TCP_INFO fields
- *   peek(fd, max) -> Buffer                             recv(MSG_PEEK|MSG_DONTWAIT), not in repair mode
- *   recv(fd, max) -> Buffer | null                      recv(MSG_DONTWAIT); null on EAGAIN, empty on EOF
+ *   peek(fd, max) -> Buffer | null                      recv(MSG_PEEK|MSG_DONTWAIT) (not in repair mode)
+ *   recv(fd, max) -> Buffer | null                      recv(MSG_DONTWAIT); both: null on EAGAIN, empty at EOF
  *   listen(ip, port, opts?: {netns?, backlog?}) -> fd   a TCP listener (tests, in-process demos)
  *
  * The kernel facts this relies on (net/ipv4/tcp.c, tcp_output.c, tcp_input.c, Linux 6.x; see
@@ -25,8 +25,10 @@
  *     tcp_v4_connect() leaves write_seq and tsoffset alone in repair mode, but sets tcp_usec_ts
  *     from the route: TCP_TIMESTAMP is set after connect().
  *   - TCP_REPAIR_OPTIONS only in ESTABLISHED: {TCPOPT_MSS, mss_clamp}, {TCPOPT_WINDOW,
- *     snd_wscale | rcv_wscale << 16} (each <= 14, else EFBIG), {TCPOPT_SACK_PERM, 0},
- *     {TCPOPT_TIMESTAMP, 0}.
+ *     snd_wscale | rcv_wscale << 16} (each <= 14, else EFBIG; sets wscale_ok), {TCPOPT_SACK_PERM, 0},
+ *     {TCPOPT_TIMESTAMP, 0}. Without TCPOPT_WINDOW the socket has wscale_ok = 0.
+ *   - connect() in repair mode computes mss_cache from the default mss_clamp; TCP_REPAIR_OPTIONS
+ *     changes mss_clamp only, so TCP_MAXSEG (user_mss) is set before connect() (see restore_steps).
  *   - TCP_TIMESTAMP (repair only): tsoffset = val - tcp_clock_ts(usec); since 6.7 the low bit of
  *     val selects usec resolution, and getsockopt returns the clock with the low bit = that flag.
  *     We keep millisecond TSvals: an odd TSval is rounded up to the next even value (never back).
@@ -211,7 +213,7 @@ typedef struct {
   uint32_t client_port, vip_port;
   uint32_t snd_nxt, rcv_nxt, snd_una;
   uint32_t snd_wnd, rcv_wnd, snd_wscale, rcv_wscale, mss;
-  bool sack_permitted, timestamps_enabled;
+  bool sack_permitted, timestamps_enabled, wscale_ok;
   uint32_t ts_val, ts_recent;
   uint32_t snd_wl1, max_window, rcv_wup;
   const uint8_t *rcvq;
@@ -243,6 +245,20 @@ static bool read_state(napi_env env, napi_value obj, repair_state *s) {
       !prop_u32(env, obj, "maxWindow", 0, UINT32_MAX, -1, &s->max_window) ||
       !prop_u32(env, obj, "rcvWup", 0, UINT32_MAX, -1, &s->rcv_wup))
     return false;
+  /* wscaleOk (control.proto wscale_ok): absent means "negotiated if a shift is non-zero". */
+  napi_value wv;
+  bool wfound;
+  if (!prop_get(env, obj, "wscaleOk", &wv, &wfound)) return false;
+  if (wfound) {
+    if (!prop_bool(env, obj, "wscaleOk", &s->wscale_ok)) return false;
+  } else {
+    s->wscale_ok = s->snd_wscale != 0 || s->rcv_wscale != 0;
+  }
+  if (!s->wscale_ok && (s->snd_wscale || s->rcv_wscale)) {
+    nu_throw_range_error(env, "state.sndWscale and state.rcvWscale must be 0 when state.wscaleOk is false. Received %u and %u",
+                         s->snd_wscale, s->rcv_wscale);
+    return false;
+  }
   if (s->snd_nxt != s->snd_una) {
     nu_throw_range_error(env,
                          "The value of \"state.sndUna\" is out of range. It must equal state.sndNxt (%u): the send queue is "
@@ -309,7 +325,7 @@ static int restore_steps(int fd, const repair_state *s, const struct in_addr *lo
   int n = 0;
   opts[n].opt_code = PR_TCPOPT_MSS;
   opts[n++].opt_val = s->mss;
-  if (s->snd_wscale || s->rcv_wscale) {
+  if (s->wscale_ok) {
     opts[n].opt_code = PR_TCPOPT_WINDOW;
     opts[n++].opt_val = s->snd_wscale | (s->rcv_wscale << 16);
   }
@@ -657,6 +673,7 @@ static napi_value js_dump(napi_env env, napi_callback_info info) {
             /* ts_recent is not readable through any socket option: 0 = unknown. */
             nu_set_u32(env, o, "tsRecent", 0) && nu_set_u32(env, o, "sndWl1", w.snd_wl1) &&
             nu_set_u32(env, o, "maxWindow", w.max_window) && nu_set_u32(env, o, "rcvWup", w.rcv_wup) &&
+            set_obj_bool(env, o, "wscaleOk", ws) &&
             nu_set(env, o, "recvQueue", qbuf) && nu_set_u32(env, o, "sendQueueBytes", (uint32_t)outq) &&
             nu_set_u32(env, o, "unsentBytes", (uint32_t)notsent) &&
             nu_set_u32(env, o, "unackedBytes", (uint32_t)(outq - notsent)) &&
@@ -717,7 +734,6 @@ static napi_value do_recv(napi_env env, napi_callback_info info, bool peek) {
     int e = errno;
     free(buf);
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      if (peek) return nu_buffer_copy(env, "", 0);
       napi_value nul;
       NU_CALL(env, napi_get_null(env, &nul));
       return nul;
