@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { logger } from '../core/log.js';
 import { loadGrpcDefinitions } from '../core/proto.js';
+import { fromConnectionState, toConnectionState } from '../native/repair.js';
 import type { ConnectionStateRecord, LoadReport, TransactionHost } from './transaction-host.js';
 
 const log = logger('agent');
@@ -69,7 +70,7 @@ export class AgentServer {
       }),
       Release: this.#unary(async (req) => {
         const r = await opts.host.release(BigInt(req.transaction_id));
-        return { transaction_id: req.transaction_id, state: toProto(r.state), unread: r.unread, bytes_sent: String(r.bytesSent) };
+        return { transaction_id: req.transaction_id, state: toConnectionState(r.state), unread: r.unread, bytes_sent: String(r.bytesSent) };
       }),
       Abort: this.#unary(async (req) => ({ found: await opts.host.abort(BigInt(req.transaction_id), String(req.reason ?? '')) })),
       Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),
@@ -142,55 +143,10 @@ export class AgentServer {
   }
 }
 
-export function fromProto(c: Obj | null | undefined): ConnectionStateRecord {
+function fromProto(c: Obj | null | undefined): ConnectionStateRecord {
   if (!c) throw new RefusedError('REFUSE_REASON_INVALID_STATE', 'Prepare without a connection state');
-  return {
-    clientIp: Buffer.from(c.client_ip ?? []),
-    clientPort: c.client_port,
-    vipIp: Buffer.from(c.vip_ip ?? []),
-    vipPort: c.vip_port,
-    sndNxt: c.snd_nxt >>> 0,
-    rcvNxt: c.rcv_nxt >>> 0,
-    sndUna: c.snd_una >>> 0,
-    sndWnd: c.snd_wnd,
-    rcvWnd: c.rcv_wnd,
-    sndWscale: c.snd_wscale,
-    rcvWscale: c.rcv_wscale,
-    mss: c.mss,
-    sackPermitted: Boolean(c.sack_permitted),
-    timestampsEnabled: Boolean(c.timestamps_enabled),
-    tsVal: c.ts_val >>> 0,
-    tsRecent: c.ts_recent >>> 0,
-    sndWl1: c.snd_wl1 >>> 0,
-    maxWindow: c.max_window,
-    rcvWup: c.rcv_wup >>> 0,
-    wscaleOk: Boolean(c.wscale_ok),
-  };
-}
-
-export function toProto(s: ConnectionStateRecord): Obj {
-  return {
-    client_ip: s.clientIp,
-    client_port: s.clientPort,
-    vip_ip: s.vipIp,
-    vip_port: s.vipPort,
-    snd_nxt: s.sndNxt,
-    rcv_nxt: s.rcvNxt,
-    snd_una: s.sndUna,
-    snd_wnd: s.sndWnd,
-    rcv_wnd: s.rcvWnd,
-    snd_wscale: s.sndWscale,
-    rcv_wscale: s.rcvWscale,
-    mss: s.mss,
-    sack_permitted: s.sackPermitted,
-    timestamps_enabled: s.timestampsEnabled,
-    ts_val: s.tsVal,
-    ts_recent: s.tsRecent,
-    snd_wl1: s.sndWl1,
-    max_window: s.maxWindow,
-    rcv_wup: s.rcvWup,
-    wscale_ok: s.wscaleOk,
-  };
+  const { recvQueue: _unused, ...state } = fromConnectionState(c);
+  return state;
 }
 
 export type { LoadReport };

@@ -3,34 +3,10 @@
  * start serving it, report when the response is fully acknowledged, hand the connection back.
  * agent/transactions.ts implements it with TCP_REPAIR and a Node http.Server.
  */
+import type { RepairState } from '../native/repair.js';
 
 /** The connection state that travels in Prepare and Release (control.proto ConnectionState). */
-export interface ConnectionStateRecord {
-  readonly clientIp: Buffer;
-  readonly clientPort: number;
-  readonly vipIp: Buffer;
-  readonly vipPort: number;
-  readonly sndNxt: number;
-  readonly rcvNxt: number;
-  readonly sndUna: number;
-  /** The client's window as advertised (unscaled field value × 2^sndWscale, in bytes). */
-  readonly sndWnd: number;
-  /** The window we advertise, in bytes. */
-  readonly rcvWnd: number;
-  readonly sndWscale: number;
-  readonly rcvWscale: number;
-  readonly mss: number;
-  readonly sackPermitted: boolean;
-  readonly timestampsEnabled: boolean;
-  /** Our current timestamp clock (the next TSval). */
-  readonly tsVal: number;
-  /** The client's last TSval, echoed in TSecr. */
-  readonly tsRecent: number;
-  readonly sndWl1: number;
-  readonly maxWindow: number;
-  readonly rcvWup: number;
-  readonly wscaleOk: boolean;
-}
+export type ConnectionStateRecord = Omit<RepairState, 'recvQueue'>;
 
 export interface LoadReport {
   readonly agent: string;

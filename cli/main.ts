@@ -9,6 +9,7 @@ import { registerCodegen } from './cmd-codegen.js';
 import { registerServe } from './cmd-serve.js';
 import { registerBench } from './cmd-bench.js';
 import { registerSwitch } from './cmd-switch.js';
+import { registerAgent } from './cmd-agent.js';
 
 const program = new Command();
 program
@@ -25,6 +26,7 @@ registerCodegen(program);
 registerTopo(program);
 registerServe(program);
 registerSwitch(program);
+registerAgent(program);
 registerBench(program);
 registerDemo(program);
 

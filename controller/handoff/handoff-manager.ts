@@ -9,7 +9,7 @@
  * agent's side and reset the client (invariant 5). No path leaves a rule behind (invariant 4).
  */
 import { logger } from '../../core/log.js';
-import { ipv4ToBytes, bytesToIpv4 } from '../../core/header/addr.js';
+import { ipv4ToBytes } from '../../core/header/addr.js';
 import { TCP_ACK, TCP_RST } from '../../core/header/tcp.js';
 import type { ClientLink, Controller, RequestRouter } from '../controller.js';
 import type { HttpRequest, HttpSession } from '../http/intake.js';
@@ -124,9 +124,11 @@ export class HandoffManager implements RequestRouter {
     if (conn.state !== 'ESTABLISHED' || conn.unacknowledged > 0) return false;
     const backend = this.pick(req, this.available());
     if (!backend) return false;
-    // A read gets a zero window, so the client cannot send its next request meanwhile.
+    // The client's window closes while the state moves: nothing it sends can fall between the
+    // controller and the backend. The backend reopens it when it starts (its window probe); for a
+    // read the switch keeps it at zero (the client cannot send the next request meanwhile).
     const isRead = (req.head.method === 'GET' || req.head.method === 'HEAD') && !req.head.contentLength && !req.head.chunked;
-    if (isRead) conn.setReceiveWindow('zero');
+    conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
     const tx: Transaction = { id: this.#nextId++, backend, conn, link: conn.link, exported: state, rulesInstalled: false };
@@ -192,7 +194,8 @@ export class HandoffManager implements RequestRouter {
       const rel = await agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs);
       lap('release');
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
-      this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link);
+      const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link);
+      conn.setReceiveWindow('open');
       tx.backend.served++;
       this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;
       this.stats.steps.push(times);
@@ -322,11 +325,12 @@ export function toProtoState(s: TcpRepairState): Obj {
 
 /** The state the agent returned, completed with what does not travel (negotiated at the handshake). */
 export function fromProtoState(p: Obj, before: TcpRepairState): TcpRepairState {
+  // The 4-tuple is the client's view (VIP ↔ client); the backend's socket had its own address.
   return {
-    localIp: bytesToIpv4(Buffer.from(p.vip_ip)),
-    localPort: p.vip_port,
-    remoteIp: bytesToIpv4(Buffer.from(p.client_ip)),
-    remotePort: p.client_port,
+    localIp: before.localIp,
+    localPort: before.localPort,
+    remoteIp: before.remoteIp,
+    remotePort: before.remotePort,
     sndUna: p.snd_una >>> 0,
     sndNxt: p.snd_nxt >>> 0,
     rcvNxt: p.rcv_nxt >>> 0,

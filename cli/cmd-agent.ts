@@ -1,0 +1,41 @@
+/**
+ * `prism agent`: runs on a backend. Serves the control protocol to the controller (authenticated
+ * with a shared token) and takes over client connections with TCP_REPAIR for the built-in object
+ * server.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { AgentServer } from '../agent/agent-server.js';
+import { createObjectServer } from '../agent/object-server.js';
+import { ServerTransactions } from '../agent/transactions.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { requireRoot } from '../netns/index.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('run the backend agent: control protocol for the controller, TCP_REPAIR takeover, built-in object server (needs root)')
+    .requiredOption('--name <name>', 'backend name (reported in X-Backend and load reports)')
+    .requiredOption('--backend-ip <ip>', 'this backend\'s address, as the switch rewrites the VIP to')
+    .option('--listen <addr>', 'control protocol address: host:port or unix:/path', '0.0.0.0:9600')
+    .option('--token-file <path>', 'file holding the shared token (default: $PRISM_AGENT_TOKEN)')
+    .option('--vip <ip:port...>', 'VIPs this backend serves (informational)')
+    .addHelpText(
+      'after',
+      '\nThe controller must present the same token (at least 16 characters) as a bearer token;\n' +
+        'calls without it are refused with UNAUTHENTICATED. Give it in PRISM_AGENT_TOKEN or --token-file.',
+    )
+    .action(async (opts: { name: string; backendIp: string; listen: string; tokenFile?: string }) => {
+      requireRoot('prism agent (TCP_REPAIR needs CAP_NET_ADMIN)');
+      const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : (process.env.PRISM_AGENT_TOKEN ?? '');
+      if (token.length < 16) throw new InvalidArgumentError('set a token of at least 16 characters in PRISM_AGENT_TOKEN or --token-file');
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(opts.backendIp)) throw new InvalidArgumentError(`--backend-ip must be an IPv4 address, got ${opts.backendIp}`);
+      const app = createObjectServer({ name: opts.name });
+      const host = new ServerTransactions({ name: opts.name, backendIp: opts.backendIp, server: app });
+      const server = await AgentServer.start({ name: opts.name, listen: opts.listen, token, backendAddress: opts.backendIp, host });
+      process.stdout.write(`prism agent ${opts.name}: control protocol on ${server.address}, serving as ${opts.backendIp}\n`);
+      const stop = (): void => void server.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
