@@ -181,6 +181,7 @@ export class HandoffManager implements RequestRouter {
         tx.done = resolve;
         tx.failed = (why) => reject(new Error(why));
       });
+      done.catch(() => undefined); // a failure during Start is handled when `done` is awaited
       await agent.call('Start', { transaction_id: String(tx.id) }, t.startMs);
       started = true;
       lap('start');

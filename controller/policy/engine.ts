@@ -35,6 +35,7 @@ import {
   type BucketMove,
   type Policy,
   type PolicyConn,
+  type PolicyFactory,
   type PolicyRequest,
   type PolicyTransaction,
   type PolicyView,
@@ -61,6 +62,8 @@ export const DEFAULT_LIMITS: PolicyLimits = { callMs: 5, initMs: 200, stateBytes
 
 export interface PolicyEngineOptions {
   readonly limits?: Partial<PolicyLimits>;
+  /** Extra trusted policies compiled into the controller, by name (measured, not sandboxed). */
+  readonly builtins?: Readonly<Record<string, PolicyFactory>>;
   /** When set, module paths must resolve inside one of these directories. */
   readonly moduleDirs?: readonly string[];
   readonly log?: Logger;
@@ -139,6 +142,7 @@ export class PolicyEngine extends EventEmitter {
   readonly stats: EngineStats = { decisions: 0, bySource: { policy: 0, forced: 0, default: 0 }, faults: zeroFaults(), swaps: 0, suspensions: 0, rejects: 0 };
   readonly #log: Logger;
   readonly #moduleDirs: readonly string[] | undefined;
+  readonly #builtins: Readonly<Record<string, PolicyFactory>>;
   readonly #installed = new Map<string, Installed>();
   readonly #conns = new Map<string, PolicyConn>();
   readonly #forced = new Map<string, string>();
@@ -153,6 +157,7 @@ export class PolicyEngine extends EventEmitter {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#log = opts.log ?? logger('policy');
     this.#moduleDirs = opts.moduleDirs;
+    this.#builtins = { ...opts.builtins, ...BUILTIN_POLICIES };
     this.#fallback = BUILTIN_POLICIES[DEFAULT_POLICY]!();
     this.#fallback.init({});
     const def = this.#build('default', 'builtin', DEFAULT_POLICY, {}, BUILTIN_POLICIES[DEFAULT_POLICY]!, undefined);
@@ -169,8 +174,8 @@ export class PolicyEngine extends EventEmitter {
     if (this.#installed.has(id)) throw new PolicyError('conflict', `a policy with id ${id} is already installed`);
     let p: Installed;
     if ('builtin' in spec) {
-      const factory = BUILTIN_POLICIES[spec.builtin];
-      if (!factory) throw new PolicyError('unknown_builtin', `no built-in policy is named ${spec.builtin} (there are: ${Object.keys(BUILTIN_POLICIES).join(', ')})`);
+      const factory = Object.hasOwn(this.#builtins, spec.builtin) ? this.#builtins[spec.builtin] : undefined;
+      if (!factory) throw new PolicyError('unknown_builtin', `no built-in policy is named ${spec.builtin} (there are: ${Object.keys(this.#builtins).join(', ')})`);
       p = this.#build(id, 'builtin', spec.builtin, spec.config ?? {}, factory, undefined);
     } else {
       const mod = await loadPolicyModule(spec.module, this.#moduleDirs);
@@ -226,7 +231,7 @@ export class PolicyEngine extends EventEmitter {
   }
 
   builtins(): { name: string; description: string; configSchema: object }[] {
-    return Object.entries(BUILTIN_POLICIES).map(([name, f]) => {
+    return Object.entries(this.#builtins).map(([name, f]) => {
       const p = f();
       return { name, description: p.description ?? '', configSchema: p.configSchema ?? {} };
     });
