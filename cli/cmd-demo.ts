@@ -1,161 +1,120 @@
 /**
- * `prism demo`: runs the end-to-end path that exists today and says what it did.
- * It grows with each part of prism that lands; today: codegen, the eBPF data plane loaded under
- * the verifier, a client and a backend in network namespaces around the switch, a real HTTP
- * transfer through the l3 table, and a connection to a VIP carried by hand-off rewrite rules.
+ * `prism demo`: the whole system on this machine. A client and three backends in network
+ * namespaces around the embedded switch; the controller programs the switch over P4Runtime and
+ * hands every transaction to a backend; agents take the connections over with TCP_REPAIR.
+ * Real clients drive it (curl, then a load generator), progress is printed every second, and
+ * everything is torn down at the end, on Ctrl-C too.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { deterministicSha256 } from '../agent/bytes.js';
-import { generate } from '../codegen/generate.js';
-import { prismPipeline } from '../codegen/pipelines/index.js';
 import { PrismError } from '../core/errors.js';
-import { ipv4ToBytes } from '../core/header/addr.js';
-import { toFieldBytes } from '../core/p4-values.js';
-import { startStarTopology, type StarTopology } from '../dataplane/ebpf-topology.js';
-import type { FieldMatchValue } from '../dataplane/ebpf-entries.js';
 import { requireRoot } from '../netns/index.js';
+import { startStack, type RunningStack } from '../stack/stack.js';
+import { loadTopology } from '../stack/topology-file.js';
 import { repoRoot } from './paths.js';
 
-const VIP = { ip: '10.0.0.100', port: 80 };
-const CLIENT_PORT = 40123;
-
-function say(step: string, text: string): void {
-  process.stdout.write(`[demo] ${step.padEnd(5)} ${text}\n`);
-}
+const say = (msg: string): void => void process.stdout.write(`[demo] ${msg}\n`);
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the end-to-end demo in network namespaces and print what happened (needs root)')
-    .option('--size <bytes>', 'size of the objects fetched', '8388608')
-    .action(async (opts: { size: string }) => {
+    .description('run prism end to end in network namespaces with real clients and print what happens (needs root)')
+    .option('--duration <seconds>', 'how long the load runs (0: until Ctrl-C)', '20')
+    .option('--connections <n>', 'client connections of the load generator', '4')
+    .option('--topology <file>', 'topology file', 'topologies/demo.yaml')
+    .action(async (opts: { duration: string; connections: string; topology: string }) => {
       requireRoot('prism demo');
-      const size = Number(opts.size);
-      if (!Number.isSafeInteger(size) || size < 0) throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', `--size must be a byte count, got ${opts.size}`);
-      await runDemo(size);
+      const duration = Number(opts.duration);
+      if (!(duration >= 0)) throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', `--duration must be a number of seconds, got ${opts.duration}`);
+      await runDemo(duration, Number(opts.connections), opts.topology);
     });
 }
 
-async function runDemo(size: number): Promise<void> {
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function runDemo(duration: number, connections: number, topologyFile: string): Promise<void> {
   const root = repoRoot();
+  const topology = loadTopology(join(root, topologyFile));
   const t0 = Date.now();
-
-  // 1. The committed generated files are what the pipeline description produces.
-  const files = generate(prismPipeline);
-  const stale = [...files].filter(([rel, c]) => !existsSync(join(root, 'p4', rel)) || !readFileSync(join(root, 'p4', rel)).equals(Buffer.from(c)));
-  say('1/5', `codegen: pipeline "prism" -> ${files.size} files (v1model, TNA, eBPF C, P4Info); p4/ is ${stale.length === 0 ? 'current' : `STALE (${stale.map(([r]) => r).join(', ')})`}`);
-
-  const objectPath = join(root, 'build', 'ebpf', 'prism.bpf.o');
-  if (!existsSync(objectPath)) throw new PrismError('PRISM_ERR_NOT_FOUND', `${objectPath} is missing: run \`npm run build\``);
-
-  let star: StarTopology | undefined;
+  let stack: RunningStack | undefined;
+  let stopping = false;
   const stop = async (): Promise<void> => {
-    const s = star;
-    star = undefined;
+    if (stopping) return;
+    stopping = true;
+    const s = stack;
+    stack = undefined;
     if (s) {
       await s.close();
-      say('', 'torn down: namespaces, interfaces, processes and BPF programs removed');
+      say('torn down: namespaces, interfaces, processes and BPF programs removed');
     }
   };
-  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.once('SIGINT', () => {
+    say('Ctrl-C: stopping');
+    void stop().then(() => process.exit(130));
+  });
   try {
-    star = await startStarTopology({
-      pipeline: prismPipeline,
-      objectPath,
-      hosts: [
-        { name: 'client', ip: '10.0.0.1', port: 1 },
-        { name: 'backend', ip: '10.0.0.2', port: 2 },
-      ],
-      cpuPort: 64,
+    say(`starting "${topology.name}": ${topology.hosts.length} hosts, VIP ${topology.vips[0]!.ip}:${topology.vips[0]!.port}`);
+    stack = await startStack(topology, { root, progress: (m) => say(m) });
+    const s = stack;
+    const client = [...s.hosts.values()].find((h) => topology.hosts.find((x) => x.name === h.spec.name)?.role === 'client');
+    if (!client) throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', 'the topology has no client host');
+    const vip = topology.vips[0]!;
+
+    // curl: a few GETs on one connection; each may go to another backend.
+    const sizes = [1024, 1048576, 65536, 8388608];
+    const r = await client.host.exec(
+      ['curl', '-sS', '--fail', '--max-time', '30', ...sizes.flatMap((n, i) => ['-o', '/dev/null', '-w', `%{http_code} %{size_download} %{time_starttransfer} %header{x-backend} %header{x-content-sha256}\\n`, `http://${vip.ip}:${vip.port}/bytes/${n}?seed=${i + 1}`])],
+      { timeoutMs: 60_000 },
+    );
+    const lines = r.stdout.trim().split('\n');
+    lines.forEach((line, i) => {
+      const [code, bytes, ttfb, backend, sha] = line.split(' ');
+      const ok = sha === deterministicSha256(sizes[i]!, i + 1);
+      say(`curl GET /bytes/${sizes[i]} -> ${code}, ${bytes} bytes from ${backend}, first byte after ${(Number(ttfb) * 1000).toFixed(1)} ms, SHA-256 ${ok ? 'ok' : 'MISMATCH'}`);
+      if (!ok) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `body of /bytes/${sizes[i]} does not match its hash`);
     });
-    const dp = star.dataplane;
-    say('2/5', `eBPF: ${objectPath.replace(`${root}/`, '')} passed the verifier; attached at tc ingress of ${dp.attachments.map((a) => `p${a.port}`).join(', ')} in ${star.switchHost.netns}`);
-    const client = star.hosts.get('client')!;
-    const backend = star.hosts.get('backend')!;
-    say('3/5', `topology: client ${client.spec.ip} (port 1) and backend ${backend.spec.ip} (port 2) in their own namespaces`);
+    say(`curl used one connection for ${lines.length} requests: ${s.handoff.stats.outcomes.done ?? 0} hand-offs so far`);
 
-    const bin = join(root, 'bin', 'prism.js');
-    const server = backend.host.spawn([process.execPath, bin, 'serve', '--listen', '0.0.0.0:80', '--name', 'backend-1']);
-    await backend.host.waitForTcpPort(80, { timeoutMs: 10_000, process: server });
-
-    // 4. Plain forwarding through the l3 table.
-    const expected = deterministicSha256(size, 7);
-    const direct = await fetchWithCurl(star, `http://${backend.spec.ip}/bytes/${size}?seed=7`);
-    check(direct.sha256 === expected, `l3 transfer corrupted: got ${direct.sha256}, expected ${expected}`);
-    say('4/5', `l3: curl fetched ${size} bytes from the backend through the switch in ${direct.seconds.toFixed(3)} s (${((size * 8) / direct.seconds / 1e6).toFixed(0)} Mbit/s), SHA-256 matches`);
-
-    // 5. A connection to the VIP carried by hand-off rules (what the controller installs per transaction).
-    await client.host.addNeighbor(VIP.ip, client.switchMac, 'eth0');
-    installHandoff(star);
-    const viaVip = await fetchWithCurl(star, `http://${VIP.ip}/bytes/${size}?seed=9`, CLIENT_PORT);
-    check(viaVip.sha256 === deterministicSha256(size, 9), 'VIP transfer corrupted');
-    check(viaVip.backend === 'backend-1', `expected X-Backend backend-1, got ${viaVip.backend}`);
-    const inHits = dp.readEntry('handoff_in', handoffKeyIn())?.packets ?? 0n;
-    const outHits = dp.readEntry('handoff_out', handoffKeyOut())?.packets ?? 0n;
-    say('5/5', `hand-off rules: client ${client.spec.ip}:${CLIENT_PORT} -> VIP ${VIP.ip}:${VIP.port} served by ${viaVip.backend}; ${size} bytes intact; rule hits: client->backend ${inHits} packets, backend->client ${outHits} packets`);
-
-    const s1 = dp.portStats(1);
-    const s2 = dp.portStats(2);
-    const drops = Object.entries(dp.drops()).filter(([, n]) => n > 0n);
-    say('', `switch counters: port 1 rx ${s1.rx_packets} / tx ${s1.tx_packets} packets, port 2 rx ${s2.rx_packets} / tx ${s2.tx_packets} packets; drops: ${drops.length === 0 ? 'none' : drops.map(([r, n]) => `${r} ${n}`).join(', ')}`);
-    say('', 'not yet in the demo: the P4Runtime switch server, the controller\'s TCP endpoint and per-transaction hand-off (issues 4-6)');
+    // The load generator, with live progress.
+    say(`load: ${connections} keep-alive connections, objects of 1 KiB..1 MiB, ${duration === 0 ? 'until Ctrl-C' : `${duration} s`}`);
+    const gen = spawn('ip', ['netns', 'exec', client.host.netns, process.execPath, join(root, 'dist', 'bench', 'loadgen.js'), '--url', `http://${vip.ip}:${vip.port}`, '--connections', String(connections), '--duration', String(duration === 0 ? 1e9 : duration)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let final: { requests: number; errors: number; bytes: number; ttfbMs: number[]; backends: Record<string, number> } | undefined;
+    let buf = '';
+    gen.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const w = JSON.parse(line) as { final?: boolean; t: number; requests: number; errors: number; bytes: number; ttfbMs: number[]; backends: Record<string, number> };
+        if (w.final) {
+          final = w;
+          continue;
+        }
+        const per = Object.entries(s.handoff.stats.byBackend).map(([b, n]) => `${b} ${n}`).join(', ');
+        say(
+          `t=${w.t.toFixed(0).padStart(3)}s  ${String(w.requests).padStart(5)} req/s  ${((w.bytes * 8) / 1e9).toFixed(2)} Gbit/s  first byte p50 ${percentile(w.ttfbMs, 50).toFixed(2)} ms p99 ${percentile(w.ttfbMs, 99).toFixed(2)} ms  errors ${w.errors}  hand-offs: ${per}`,
+        );
+      }
+    });
+    await new Promise<void>((resolve) => gen.once('exit', () => resolve()));
+    if (!final) throw new PrismError('PRISM_ERR_COMMAND_FAILED', 'the load generator ended without its summary');
+    const steps = s.handoff.stats.steps;
+    const avg = (k: keyof (typeof steps)[number]): string => (steps.length ? (steps.reduce((n, x) => n + x[k], 0) / steps.length).toFixed(2) : '-');
+    say(`done: ${final.requests} requests, ${final.errors} errors, ${(final.bytes / 1e6).toFixed(1)} MB, first byte p50 ${percentile(final.ttfbMs, 50).toFixed(2)} ms p99 ${percentile(final.ttfbMs, 99).toFixed(2)} ms`);
+    say(`served by: ${Object.entries(final.backends).map(([b, n]) => `${b} ${n}`).join(', ')}; hand-off outcomes: ${JSON.stringify(s.handoff.stats.outcomes)}`);
+    say(`hand-off steps (mean ms): Prepare ${avg('prepare')}, rules ${avg('rules')}, Start ${avg('start')}, transfer ${avg('transfer')}, delete rules ${avg('deleteRules')}, Release ${avg('release')}`);
+    const left = s.sw.dataplane!.entryCount('handoff_in') + s.sw.dataplane!.entryCount('handoff_out');
+    say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(Object.fromEntries(Object.entries(s.sw.dataplane!.drops()).filter(([, n]) => n > 0n).map(([k, v]) => [k, Number(v)])))}`);
+    if (final.errors > 0) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `${final.errors} requests failed`);
   } finally {
     await stop();
   }
-  say('', `done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
-function check(ok: boolean, msg: string): void {
-  if (!ok) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `demo check failed: ${msg}`);
-}
-
-async function fetchWithCurl(star: StarTopology, url: string, localPort?: number): Promise<{ sha256: string; seconds: number; backend: string }> {
-  const client = star.hosts.get('client')!;
-  const dir = mkdtempSync(join(tmpdir(), 'prism-demo-'));
-  try {
-    const bodyFile = join(dir, 'body');
-    const headFile = join(dir, 'head');
-    const t = process.hrtime.bigint();
-    const args = ['curl', '-sS', '--fail', '--max-time', '60', '-D', headFile, '-o', bodyFile, ...(localPort ? ['--local-port', String(localPort)] : []), url];
-    await client.host.exec(args, { timeoutMs: 70_000 });
-    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-    const backend = /x-backend: *(\S+)/i.exec(readFileSync(headFile, 'latin1'))?.[1] ?? '?';
-    return { sha256: createHash('sha256').update(readFileSync(bodyFile)).digest('hex'), seconds, backend };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function handoffKeyIn(): Map<string, FieldMatchValue> {
-  return new Map<string, FieldMatchValue>([
-    ['hdr.ipv4.src_addr', { kind: 'exact', value: ipv4ToBytes('10.0.0.1') }],
-    ['hdr.ipv4.dst_addr', { kind: 'exact', value: ipv4ToBytes(VIP.ip) }],
-    ['hdr.tcp.src_port', { kind: 'exact', value: toFieldBytes(CLIENT_PORT, 16) }],
-    ['hdr.tcp.dst_port', { kind: 'exact', value: toFieldBytes(VIP.port, 16) }],
-  ]);
-}
-
-function handoffKeyOut(): Map<string, FieldMatchValue> {
-  return new Map<string, FieldMatchValue>([
-    ['hdr.ipv4.src_addr', { kind: 'exact', value: ipv4ToBytes('10.0.0.2') }],
-    ['hdr.ipv4.dst_addr', { kind: 'exact', value: ipv4ToBytes('10.0.0.1') }],
-    ['hdr.tcp.src_port', { kind: 'exact', value: toFieldBytes(VIP.port, 16) }],
-    ['hdr.tcp.dst_port', { kind: 'exact', value: toFieldBytes(CLIENT_PORT, 16) }],
-  ]);
-}
-
-function installHandoff(star: StarTopology): void {
-  const dp = star.dataplane;
-  const client = star.hosts.get('client')!;
-  const backend = star.hosts.get('backend')!;
-  const param = (table: string, action: string, values: Record<string, string | number>) => {
-    const a = dp.layout(table).actions.find((x) => x.name === action)!;
-    return { actionId: a.id, params: a.params.map((p) => toFieldBytes(values[p.name] ?? 0, p.bits, p.name)) };
-  };
-  dp.writeEntry('handoff_in', handoffKeyIn(), param('handoff_in', 'to_backend', { backend_ip: backend.spec.ip, backend_mac: backend.mac, port: 2, clear_fin: 0 }), { mode: 'insert' });
-  dp.writeEntry('handoff_out', handoffKeyOut(), param('handoff_out', 'from_backend', { vip: VIP.ip, vip_mac: client.switchMac, client_mac: client.mac, port: 1, zero_window: 0, drop_rst: 0 }), { mode: 'insert' });
+  say(`finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
