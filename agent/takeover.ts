@@ -294,6 +294,8 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
     let statusCode = 0;
     let responseDone = false;
     const timers = new Set<NodeJS.Timeout>();
+    const immediates = new Set<NodeJS.Immediate>();
+    let finishPolls = 0;
     const later = (fn: () => void, ms: number): void => {
       const t = setTimeout(() => {
         timers.delete(t);
@@ -305,6 +307,8 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
     const cleanup = (): void => {
       for (const t of timers) clearTimeout(t);
       timers.clear();
+      for (const i of immediates) clearImmediate(i);
+      immediates.clear();
       server.off('request', onRequest);
       socket.off('error', onSocketError);
       socket.off('close', onSocketClose);
@@ -334,7 +338,16 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
       } catch (e) {
         return fail(e as Error);
       }
-      if (outq !== 0) return later(finish, pollMs);
+      if (outq !== 0) {
+        // The peer's ACK of a small response comes within tens of microseconds on a LAN: look again
+        // at once a few times (setImmediate) before falling back to the timer's millisecond ticks.
+        if (++finishPolls <= 64) {
+          const i = setImmediate(finish);
+          immediates.add(i);
+          return;
+        }
+        return later(finish, pollMs);
+      }
       settled = true;
       const requestLine = framer.requestLine;
       cleanup();

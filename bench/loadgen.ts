@@ -18,6 +18,7 @@ const { values } = parseArgs({
     min: { type: 'string', default: '1024' },
     max: { type: 'string', default: '1048576' },
     sizes: { type: 'string' },
+    'fixed-seed': { type: 'boolean', default: false },
   },
 });
 
@@ -27,6 +28,8 @@ const durationMs = Number(values.duration) * 1000;
 const min = Number(values.min);
 const max = Number(values.max);
 const fixedSizes = values.sizes ? values.sizes.split(',').map(Number) : null;
+// A fixed seed lets the server reuse its body hash (benchmarks measure transport, not hashing).
+const fixedSeed = values['fixed-seed'] === true;
 
 interface Window {
   requests: number;
@@ -43,7 +46,8 @@ let seed = 1;
 
 function one(agent: Agent): Promise<void> {
   const n = fixedSizes ? fixedSizes[seed % fixedSizes.length]! : Math.floor(min + Math.random() * (max - min));
-  const s = seed++;
+  const s = fixedSeed ? 1 : seed++;
+  if (fixedSeed) seed++;
   const start = performance.now();
   return new Promise((resolve) => {
     const req = get({ host: url.hostname, port: url.port || 80, path: `/bytes/${n}?seed=${s}`, agent }, (res) => {

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { machineInfo, type BenchContext, type BenchResult } from '../bench/bench-context.js';
+import { runHandoffBench } from '../bench/handoff-bench.js';
 import { runSwitchBench } from '../bench/switch-bench.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { requireRoot } from '../netns/index.js';
@@ -10,6 +11,7 @@ import { repoRoot } from './paths.js';
 
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
   switch: runSwitchBench,
+  handoff: runHandoffBench,
 };
 
 export function registerBench(program: Command): void {

@@ -34,6 +34,7 @@ const DEBIAN_PACKAGES = [
   'bpftool', // inspecting loaded programs and maps (docs, debugging)
   'iperf3', // bulk TCP throughput in the switch benchmark
   'chromium', // headless browser for the admin dashboard test (playwright-core drives /usr/bin/chromium)
+  'nginx', // the reverse proxy prism is compared with in the hand-off benchmark
 ];
 
 function log(msg) {

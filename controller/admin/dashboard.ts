@@ -11,6 +11,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>prism · dashboard</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --bg:#0f1419; --panel:#182029; --line:#2a3642; --text:#d8e0e8; --dim:#8a99a8; --ok:#4caf7a; --warn:#e0a040; --bad:#e05555; --accent:#4a9eff; }
   * { box-sizing: border-box; }

@@ -46,6 +46,7 @@ export function statusOf(err: unknown): { status: number; code: string } {
   if (err instanceof PrismError) {
     switch (err.code) {
       case 'PRISM_ERR_NOT_FOUND':
+      case 'PRISM_ERR_P4INFO_LOOKUP':
         return { status: 404, code: 'not_found' };
       case 'PRISM_ERR_ALREADY_EXISTS':
         return { status: 409, code: 'conflict' };

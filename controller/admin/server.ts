@@ -76,6 +76,8 @@ export async function createAdminApi(opts: AdminApiOptions): Promise<AdminApi> {
     rate.close();
   });
 
+  // JSON only: a text/plain body is 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(S.Problem);
   await app.register(swagger, {
     openapi: {

@@ -58,7 +58,7 @@ export interface PolicyLimits {
   readonly faultLimit: number;
 }
 
-export const DEFAULT_LIMITS: PolicyLimits = { callMs: 5, initMs: 200, stateBytes: 1 << 20, stateCheckEvery: 1000, faultLimit: 20 };
+export const DEFAULT_LIMITS: PolicyLimits = { callMs: 20, initMs: 200, stateBytes: 1 << 20, stateCheckEvery: 1000, faultLimit: 20 };
 
 export interface PolicyEngineOptions {
   readonly limits?: Partial<PolicyLimits>;
@@ -239,7 +239,9 @@ export class PolicyEngine extends EventEmitter {
 
   // ------------------------------------------------------------------ connections and decisions
 
+  /** Idempotent by id: a connection coming back from a backend (adopt) is not added twice. */
   addConn(conn: PolicyConn): void {
+    if (this.#conns.has(conn.id)) return;
     const c = Object.freeze({ ...conn });
     this.#conns.set(c.id, c);
     const p = this.#active;

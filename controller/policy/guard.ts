@@ -60,8 +60,10 @@ export class CallGuard {
       return { ok: true, value, ms: performance.now() - t0 };
     } catch (err) {
       const ms = performance.now() - t0;
-      const e = err instanceof Error ? err : new Error(String(err));
-      const timedOut = (e as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
+      // Errors may come from another realm (instanceof Error is false there): read them by shape.
+      const shaped = typeof err === 'object' && err !== null && typeof (err as Error).message === 'string';
+      const e = err instanceof Error ? err : new Error(shaped ? (err as Error).message : String(err));
+      const timedOut = shaped && (err as { code?: unknown }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
       return { ok: false, kind: timedOut ? 'timeout' : 'threw', error: e, ms };
     }
   }

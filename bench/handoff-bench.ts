@@ -1,0 +1,133 @@
+/**
+ * The hand-off benchmark (issue 6), one run, side by side:
+ *   direct  — the client fetches from a backend directly, through the same switch path (l3);
+ *   nginx   — the client fetches through nginx as a reverse proxy (keep-alive to the backends);
+ *   prism   — the client fetches from the VIP; every request is handed to a backend.
+ * Throughput for object sizes 4 KiB .. 64 MiB over persistent connections (1 and 4), and
+ * latency to the first response byte for small objects, with prism's own steps broken down.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Host } from '../netns/index.js';
+import { startStack } from '../stack/stack.js';
+import { parseTopology } from '../stack/topology-file.js';
+import type { BenchContext, BenchResult } from './bench-context.js';
+
+const TOPOLOGY = parseTopology(`
+name: bench
+vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]
+hosts:
+  - { name: client, ip: 10.0.0.1, port: 1, role: client }
+  - { name: proxy, ip: 10.0.0.2, port: 2, role: client }
+  - { name: b1, ip: 10.0.0.11, port: 11, role: backend }
+  - { name: b2, ip: 10.0.0.12, port: 12, role: backend }
+  - { name: b3, ip: 10.0.0.13, port: 13, role: backend }
+`);
+
+const SIZES = [4096, 65536, 1048576, 8388608, 67108864];
+type Mode = 'direct' | 'nginx' | 'prism';
+const URLS: Record<Mode, string> = { direct: 'http://10.0.0.11:8080', nginx: 'http://10.0.0.2:80', prism: 'http://10.0.0.100:80' };
+
+interface LoadSummary {
+  requests: number;
+  errors: number;
+  bytes: number;
+  t: number;
+  ttfbMs: number[];
+}
+
+async function load(ctx: BenchContext, client: Host, url: string, size: number, connections: number, seconds: number): Promise<LoadSummary> {
+  const p = spawn('ip', ['netns', 'exec', client.netns, process.execPath, join(ctx.root, 'dist', 'bench', 'loadgen.js'), '--url', url, '--connections', String(connections), '--duration', String(seconds), '--sizes', String(size), '--fixed-seed'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  const final = out.trim().split('\n').map((l) => JSON.parse(l) as LoadSummary & { final?: boolean }).find((x) => x.final);
+  if (!final) throw new Error(`load generator gave no summary for ${url}`);
+  return final;
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
+};
+
+export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
+  ctx.progress('hand-off: starting a client, nginx, three backends with agents, the switch and the controller');
+  const stack = await startStack(TOPOLOGY, { root: ctx.root });
+  const dir = mkdtempSync(join(tmpdir(), 'prism-bench-'));
+  try {
+    const client = stack.hosts.get('client')!.host;
+    const proxy = stack.hosts.get('proxy')!.host;
+    const bin = join(ctx.root, 'bin', 'prism.js');
+    for (const b of ['b1', 'b2', 'b3']) {
+      const h = stack.hosts.get(b)!.host;
+      const p = h.spawn([process.execPath, bin, 'serve', '--listen', '0.0.0.0:8080', '--name', b]);
+      await h.waitForTcpPort(8080, { timeoutMs: 10_000, process: p });
+    }
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      [
+        // Workers as root: they write proxy temp files under the benchmark's private directory.
+        'user root;',
+        'worker_processes 1;',
+        `pid ${dir}/nginx.pid;`,
+        `error_log ${dir}/error.log;`,
+        'daemon off;',
+        'events { worker_connections 1024; }',
+        'http {',
+        '  access_log off;',
+        `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+        '  upstream backends { server 10.0.0.11:8080; server 10.0.0.12:8080; server 10.0.0.13:8080; keepalive 32; }',
+        '  server { listen 80; location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; } }',
+        '}',
+      ].join('\n'),
+    );
+    const ng = proxy.spawn(['nginx', '-c', join(dir, 'nginx.conf')]);
+    await proxy.waitForTcpPort(80, { timeoutMs: 10_000, process: ng });
+
+    // Warm-up: every mode, every size once (fills the servers' hash caches).
+    for (const mode of Object.keys(URLS) as Mode[]) for (const size of SIZES) await load(ctx, client, URLS[mode], size, 1, 0.3);
+
+    const throughput: { mode: Mode; size: number; connections: number; gbps: number; requestsPerSecond: number; errors: number }[] = [];
+    for (const connections of [1, 4]) {
+      for (const size of SIZES) {
+        const row: string[] = [];
+        for (const mode of Object.keys(URLS) as Mode[]) {
+          const r = await load(ctx, client, URLS[mode], size, connections, ctx.seconds);
+          const gbps = (r.bytes * 8) / r.t / 1e9;
+          throughput.push({ mode, size, connections, gbps, requestsPerSecond: r.requests / r.t, errors: r.errors });
+          row.push(`${mode} ${gbps.toFixed(2)}`);
+        }
+        const by = (m: Mode) => throughput.find((x) => x.mode === m && x.size === size && x.connections === connections)!.gbps;
+        ctx.line(`  ${String(connections)} conn, ${fmtSize(size).padStart(6)}: ${row.join('  ')} Gbit/s  prism/direct ${(by('prism') / by('direct')).toFixed(2)}  prism/nginx ${(by('prism') / by('nginx')).toFixed(2)}  nginx/direct ${(by('nginx') / by('direct')).toFixed(2)}`);
+      }
+    }
+
+    ctx.progress('hand-off: latency to the first byte, 4 KiB objects, one connection');
+    const stepsBefore = stack.handoff.stats.steps.length;
+    const latency: Record<Mode, { p50: number; p99: number }> = {} as never;
+    for (const mode of Object.keys(URLS) as Mode[]) {
+      const r = await load(ctx, client, URLS[mode], 4096, 1, ctx.seconds);
+      latency[mode] = { p50: pct(r.ttfbMs, 50), p99: pct(r.ttfbMs, 99) };
+      ctx.line(`  ${mode.padEnd(6)} first byte p50 ${latency[mode].p50.toFixed(3)} ms  p99 ${latency[mode].p99.toFixed(3)} ms`);
+    }
+    const steps = stack.handoff.stats.steps.slice(stepsBefore);
+    const med = (k: 'prepare' | 'rules' | 'start' | 'transfer' | 'deleteRules' | 'release'): number => pct(steps.map((s) => s[k]), 50);
+    const breakdown = { prepare: med('prepare'), rules: med('rules'), start: med('start'), transfer: med('transfer'), deleteRules: med('deleteRules'), release: med('release') };
+    const overhead = latency.prism.p50 - latency.direct.p50;
+    ctx.line(`  prism startup overhead over direct at p50: ${(overhead * 1000).toFixed(0)} us (goal <= 150 us)`);
+    ctx.line(`  prism steps, median ms: Prepare ${breakdown.prepare.toFixed(3)}, rule write ${breakdown.rules.toFixed(3)}, Start ${breakdown.start.toFixed(3)}, Done after ${breakdown.transfer.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}, Release ${breakdown.release.toFixed(3)}`);
+    ctx.line(`  teardown (last byte ACKed -> controller owns the connection): ${(breakdown.deleteRules + breakdown.release).toFixed(3)} ms at the median`);
+    ng.kill('SIGTERM');
+    return { name: 'handoff', results: { throughput, latency, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes } };
+  } finally {
+    await stack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function fmtSize(n: number): string {
+  return n >= 1048576 ? `${n / 1048576} MiB` : `${n / 1024} KiB`;
+}
