@@ -85,6 +85,8 @@ export class Controller extends EventEmitter {
       this.#vipMac.set(v.ip, v.mac);
     }
     this.intake = new HttpIntake<ClientLink>(clock, {
+      opened: (session) => this.emit('connectionOpened', session.conn),
+      closed: (session, reason) => this.emit('connectionClosed', session.conn, reason),
       request: (req, session) => {
         if (this.router?.route(req, session)) return;
         session.respond503('no backend is available');

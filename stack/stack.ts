@@ -19,6 +19,9 @@ import { CpuPort } from '../dataplane/cpu-port.js';
 import { buildStarHosts, type StarHost } from '../dataplane/ebpf-topology.js';
 import { EmbeddedSwitch } from '../dataplane/p4rt-server.js';
 import { Topology, type Host } from '../netns/index.js';
+import { createAdminApi, type AdminApi } from '../controller/admin/server.js';
+import { LiveAdminTarget } from '../controller/admin/live-target.js';
+import { PolicyEngine } from '../controller/policy/engine.js';
 import type { TopologyFile } from './topology-file.js';
 
 export interface StackOptions {
@@ -30,6 +33,10 @@ export interface StackOptions {
   readonly timeouts?: Partial<HandoffTimeouts>;
   /** Start agents on the backends (default true). */
   readonly agents?: boolean;
+  /** Where the admin API listens (default 127.0.0.1:0, any free port). */
+  readonly adminListen?: { readonly host: string; readonly port: number };
+  /** The admin API's bearer token (default: generated). */
+  readonly adminToken?: string;
 }
 
 export interface StackDescription {
@@ -39,6 +46,7 @@ export interface StackDescription {
   readonly switch: { readonly p4runtime: string; readonly namespace: string };
   readonly hosts: readonly { readonly name: string; readonly role: string; readonly namespace: string; readonly ip: string; readonly mac: string; readonly port: number }[];
   readonly agents: readonly { readonly name: string; readonly address: string }[];
+  readonly admin: { readonly url: string; readonly dashboard: string; readonly token: string };
 }
 
 export interface RunningStack {
@@ -49,6 +57,9 @@ export interface RunningStack {
   readonly hosts: ReadonlyMap<string, StarHost>;
   readonly agentProcesses: ReadonlyMap<string, ChildProcess>;
   readonly agentToken: string;
+  readonly policies: PolicyEngine;
+  readonly admin: AdminApi;
+  readonly adminUrl: string;
   describe(): StackDescription;
   close(): Promise<void>;
 }
@@ -66,8 +77,10 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
   let sw: EmbeddedSwitch | undefined;
   let controller: Controller | undefined;
   let handoff: HandoffManager | undefined;
+  let admin: AdminApi | undefined;
   const agentProcesses = new Map<string, ChildProcess>();
   const close = async (): Promise<void> => {
+    await admin?.app.close();
     handoff?.close();
     await controller?.stop();
     await sw?.stop();
@@ -99,6 +112,9 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     });
     say(`controller: primary, pipeline pushed, VIP ${t.vips.map((v) => `${v.ip}:${v.port}`).join(', ')}`);
 
+    const policies = new PolicyEngine();
+    const policy = await policies.install({ builtin: t.policy.name, ...(t.policy.config ? { config: t.policy.config } : {}) });
+    policies.activate(policy.id);
     const backends: BackendSpec[] = [];
     if (opts.agents ?? true) {
       mkdirSync(sockDir, { recursive: true });
@@ -113,12 +129,20 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         await waitForFile(sock, 15_000, () => host.host.stderrTail(proc));
         backends.push({ name: h.name, ip: h.ip, mac: host.mac, port: h.port, agentAddress: `unix:${sock}`, token: agentToken });
       }
-      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {});
+      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {}, policies);
       await waitFor(() => handoff!.available().length === backends.length, 10_000, 'agents to connect');
       say(`agents: ${backends.map((b) => b.name).join(', ')} ready`);
     } else {
-      handoff = new HandoffManager(controller, [], opts.timeouts ?? {});
+      handoff = new HandoffManager(controller, [], opts.timeouts ?? {}, policies);
     }
+    admin = await createAdminApi({
+      target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }),
+      ...(opts.adminToken ? { token: opts.adminToken } : {}),
+      logger: false,
+    });
+    const listen = opts.adminListen ?? { host: '127.0.0.1', port: 0 };
+    const adminUrl = await admin.app.listen({ host: listen.host, port: listen.port });
+    say(`admin API: ${adminUrl} (dashboard ${adminUrl}/dashboard)`);
     const runningSw = sw;
     const runningCtl = controller;
     const runningHandoff = handoff;
@@ -132,8 +156,10 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         return { name: h.name, role: h.role, namespace: s.host.netns, ip: h.ip, mac: s.mac, port: h.port };
       }),
       agents: backends.map((b) => ({ name: b.name, address: b.agentAddress })),
+      admin: { url: adminUrl, dashboard: `${adminUrl}/dashboard`, token: runningAdmin.token },
     });
-    return { topo, sw: runningSw, controller: runningCtl, handoff: runningHandoff, hosts, agentProcesses, agentToken, describe, close };
+    const runningAdmin = admin;
+    return { topo, sw: runningSw, controller: runningCtl, handoff: runningHandoff, hosts, agentProcesses, agentToken, policies, admin: runningAdmin, adminUrl, describe, close };
   } catch (err) {
     await close();
     throw err;

@@ -8,6 +8,8 @@
  * (which answers 503, or tries another backend); failures after Start remove the rules, abort the
  * agent's side and reset the client (invariant 5). No path leaves a rule behind (invariant 4).
  */
+import { EventEmitter } from 'node:events';
+import { PrismError } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { ipv4ToBytes } from '../../core/header/addr.js';
 import { TCP_ACK, TCP_RST } from '../../core/header/tcp.js';
@@ -16,7 +18,10 @@ import type { HttpRequest, HttpSession } from '../http/intake.js';
 import type { TcpConnection } from '../tcp/connection.js';
 import type { TcpRepairState } from '../tcp/repair-state.js';
 import { buildPacket } from '../tcp/packet-builder.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient, type AgentLoad } from './agent-client.js';
+import type { PolicyEngine } from '../policy/engine.js';
+import type { BackendLoad } from '../policy/alrm.js';
+import { connectionId, toPolicyConn, toPolicyRequest } from '../policy/request.js';
 
 const log = logger('handoff');
 type Obj = Record<string, any>;
@@ -56,16 +61,50 @@ export interface StepTimes {
   release: number;
 }
 
-interface Backend {
+export interface Backend {
   readonly spec: BackendSpec;
   readonly agent: AgentClient;
   active: number;
   served: number;
   draining: boolean;
+  weight: number;
+  load: BackendLoad;
+}
+
+export type TransactionStep = keyof StepTimes | 'done' | 'failed';
+
+/** What the admin API shows of a transaction. */
+export interface TransactionRecord {
+  readonly id: string;
+  readonly connId: string;
+  readonly backend: string;
+  state: TransactionStep;
+  outcome: Outcome | null;
+  readonly method: string;
+  readonly target: string;
+  readonly startedAtMs: number;
+  durationMs: number | null;
+  bytesSent: number | null;
+  readonly policy: string | null;
+  readonly decidedBy: string | null;
+}
+
+/** Emitted as 'handoff' for every finished transaction, success or failure. */
+export interface HandoffEvent {
+  readonly tx: string;
+  readonly connId: string;
+  readonly backend: string;
+  readonly outcome: Outcome;
+  readonly atMs: number;
+  readonly durationMs: number;
+  readonly steps: StepTimes | null;
+  readonly bytesSent: number | null;
+  readonly policy: string | null;
 }
 
 interface Transaction {
   readonly id: bigint;
+  readonly record: TransactionRecord;
   readonly backend: Backend;
   readonly conn: TcpConnection<ClientLink>;
   readonly link: ClientLink;
@@ -75,10 +114,17 @@ interface Transaction {
   failed?: (reason: string) => void;
 }
 
-/** Picks a backend for a request; null = none can take it. */
-export type PickBackend = (req: HttpRequest, backends: readonly Backend[]) => Backend | null;
+/** Picks a backend for a request; null = none can take it (the controller answers 503). */
+export type Decide = (
+  req: HttpRequest,
+  session: HttpSession<ClientLink>,
+  all: readonly Backend[],
+) => { backend: Backend; policy: string | null; decidedBy: string | null } | { reject: number; reason: string } | null;
 
-export class HandoffManager implements RequestRouter {
+const HISTORY_PER_CONNECTION = 20;
+const RECENT_EVENTS = 200;
+
+export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #ctl: Controller;
   readonly #backends: Backend[];
   readonly #tx = new Map<bigint, Transaction>();
@@ -91,20 +137,74 @@ export class HandoffManager implements RequestRouter {
     steps: [] as StepTimes[],
   };
 
-  constructor(ctl: Controller, backends: readonly BackendSpec[], timeouts: Partial<HandoffTimeouts> = {}) {
+  readonly #history = new Map<string, TransactionRecord[]>();
+  readonly #recent: HandoffEvent[] = [];
+  /** The policy engine deciding backends; without one, round robin. */
+  engine: PolicyEngine | undefined;
+
+  constructor(ctl: Controller, backends: readonly BackendSpec[], timeouts: Partial<HandoffTimeouts> = {}, engine?: PolicyEngine) {
+    super();
     this.#ctl = ctl;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
-    this.#backends = backends.map((spec) => {
-      const agent = new AgentClient(spec.name, spec.agentAddress, spec.token);
-      const b: Backend = { spec, agent, active: 0, served: 0, draining: false };
-      agent.on('done', (id: bigint, bytes: bigint) => this.#tx.get(id)?.done?.(bytes));
-      agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed?.(`agent aborted: ${reason}`));
-      agent.on('down', () => {
-        for (const t of this.#tx.values()) if (t.backend === b) t.failed?.('agent connection lost');
-      });
-      return b;
-    });
+    this.#backends = [];
+    this.engine = engine;
+    for (const spec of backends) this.addBackend(spec);
     ctl.router = this;
+    if (engine) {
+      ctl.on('connectionOpened', (conn: TcpConnection<ClientLink>) => engine.addConn(toPolicyConn(conn, Date.now())));
+      ctl.on('connectionClosed', (conn: TcpConnection<ClientLink>) => {
+        engine.rmConn(connectionId(conn));
+        this.#history.delete(connectionId(conn));
+      });
+    }
+  }
+
+  /** Adds a backend and connects to its agent. */
+  addBackend(spec: BackendSpec, weight = 1): Backend {
+    if (this.#backends.some((b) => b.spec.name === spec.name)) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `backend ${spec.name} exists`);
+    const agent = new AgentClient(spec.name, spec.agentAddress, spec.token);
+    const b: Backend = { spec, agent, active: 0, served: 0, draining: false, weight, load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 } };
+    agent.on('done', (id: bigint, bytes: bigint) => this.#tx.get(id)?.done?.(bytes));
+    agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed?.(`agent aborted: ${reason}`));
+    agent.on('load', (l: AgentLoad) => (b.load = { activeTransactions: l.activeTransactions, recentThroughputBps: l.recentThroughputBps, queueLength: l.queueLength }));
+    agent.on('down', () => {
+      for (const t of this.#tx.values()) if (t.backend === b) t.failed?.('agent connection lost');
+    });
+    this.#backends.push(b);
+    return b;
+  }
+
+  /** Removes a backend with no transaction in flight. */
+  removeBackend(name: string): void {
+    const b = this.backend(name);
+    if (b.active > 0) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `backend ${name} has ${b.active} transactions in flight: drain it first`);
+    b.agent.close();
+    this.#backends.splice(this.#backends.indexOf(b), 1);
+  }
+
+  backend(name: string): Backend {
+    const b = this.#backends.find((x) => x.spec.name === name);
+    if (!b) throw new PrismError('PRISM_ERR_NOT_FOUND', `no backend named ${name}`);
+    return b;
+  }
+
+  backends(): readonly Backend[] {
+    return this.#backends;
+  }
+
+  /** Transactions of a connection, most recent first. */
+  history(connId: string): readonly TransactionRecord[] {
+    return this.#history.get(connId) ?? [];
+  }
+
+  /** The transaction in flight on a connection, if any. */
+  inFlightOn(connId: string): TransactionRecord | undefined {
+    for (const t of this.#tx.values()) if (t.record.connId === connId) return t.record;
+    return undefined;
+  }
+
+  recent(limit: number): readonly HandoffEvent[] {
+    return this.#recent.slice(0, limit);
   }
 
   /** Backends that can take a transaction now. */
@@ -112,18 +212,41 @@ export class HandoffManager implements RequestRouter {
     return this.#backends.filter((b) => b.agent.up && !b.draining);
   }
 
-  /** Round robin over the available backends (the policy layer replaces this). */
-  pick: PickBackend = (_req, backends) => {
-    if (backends.length === 0) return null;
-    this.#rr = (this.#rr + 1) % backends.length;
-    return backends[this.#rr]!;
+  /** The policy engine's choice when there is one, else round robin over the available backends. */
+  decide: Decide = (req, session, all) => {
+    if (this.engine) {
+      const conn = session.conn;
+      const d = this.engine.decide(toPolicyRequest(req), toPolicyConn(conn, Date.now()), {
+        backends: all.map((b) => ({
+          name: b.spec.name,
+          up: b.agent.up,
+          draining: b.draining,
+          weight: b.weight,
+          load: { ...b.load, activeTransactions: Math.max(b.load.activeTransactions, b.active) },
+        })),
+        connections: this.#ctl.endpoint.connectionCount,
+        nowMs: Date.now(),
+      });
+      if ('reject' in d) return { reject: d.reject, reason: d.reason };
+      const backend = all.find((b) => b.spec.name === d.backend && b.agent.up && !b.draining);
+      return backend ? { backend, policy: d.policy, decidedBy: d.source } : null;
+    }
+    const up = this.available();
+    if (up.length === 0) return null;
+    this.#rr = (this.#rr + 1) % up.length;
+    return { backend: up[this.#rr]!, policy: null, decidedBy: 'round-robin' };
   };
 
   route(req: HttpRequest, session: HttpSession<ClientLink>): boolean {
     const conn = session.conn;
     if (conn.state !== 'ESTABLISHED' || conn.unacknowledged > 0) return false;
-    const backend = this.pick(req, this.available());
-    if (!backend) return false;
+    const d = this.decide(req, session, this.#backends);
+    if (d === null) return false;
+    if ('reject' in d) {
+      session.respond(d.reject, { 'Content-Type': 'text/plain; charset=utf-8' }, `${d.reason}\n`);
+      return true;
+    }
+    const backend = d.backend;
     // The client's window closes while the state moves: nothing it sends can fall between the
     // controller and the backend. The backend reopens it when it starts (its window probe); for a
     // read the switch keeps it at zero (the client cannot send the next request meanwhile).
@@ -131,77 +254,137 @@ export class HandoffManager implements RequestRouter {
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
-    const tx: Transaction = { id: this.#nextId++, backend, conn, link: conn.link, exported: state, rulesInstalled: false };
+    const id = this.#nextId++;
+    const connId = connectionId(conn);
+    const record: TransactionRecord = {
+      id: String(id),
+      connId,
+      backend: backend.spec.name,
+      state: 'prepare',
+      outcome: null,
+      method: req.head.method,
+      target: req.head.target,
+      startedAtMs: Date.now(),
+      durationMs: null,
+      bytesSent: null,
+      policy: d.policy,
+      decidedBy: d.decidedBy,
+    };
+    const h = this.#history.get(connId) ?? [];
+    h.unshift(record);
+    if (h.length > HISTORY_PER_CONNECTION) h.pop();
+    this.#history.set(connId, h);
+    const tx: Transaction = { id, record, backend, conn, link: conn.link, exported: state, rulesInstalled: false };
     this.#tx.set(tx.id, tx);
     backend.active++;
-    void this.#run(tx, req, unread, isRead, session).finally(() => {
+    const t0 = performance.now();
+    void this.#run(tx, req, unread, isRead, session).then((result) => {
       this.#tx.delete(tx.id);
       backend.active--;
+      record.outcome = result.outcome;
+      record.state = result.outcome === 'done' ? 'done' : 'failed';
+      record.durationMs = performance.now() - t0;
+      record.bytesSent = result.bytesSent;
+      const ev: HandoffEvent = { tx: record.id, connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy };
+      this.#recent.unshift(ev);
+      if (this.#recent.length > RECENT_EVENTS) this.#recent.pop();
+      if (this.engine && record.policy) {
+        this.engine.retire({ id: record.id, connId, backend: backend.spec.name, outcome: result.outcome, durationMs: record.durationMs, bytesSent: result.bytesSent ?? 0 } as never, record.policy);
+      }
+      this.emit('handoff', ev);
     });
     return true;
   }
 
-  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean, session: HttpSession<ClientLink>): Promise<void> {
+  /**
+   * One transaction. Prepare and the rule write run together, and so do the rule delete and
+   * Release: the from-backend rule drops the backend's RSTs (drop_rst), so a client segment that
+   * reaches the backend before its socket exists or after it is frozen is lost (and retransmitted
+   * by the client), never answered with a reset (invariant 1); the client's window is closed
+   * meanwhile, so no request data is in flight.
+   */
+  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean, session: HttpSession<ClientLink>): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null }> {
     const t = this.#timeouts;
     const times: StepTimes = { prepare: 0, rules: 0, start: 0, transfer: 0, deleteRules: 0, release: 0 };
-    let mark = performance.now();
-    const lap = (k: keyof StepTimes): void => {
-      const now = performance.now();
-      times[k] = now - mark;
-      mark = now;
+    const timed = async <T>(k: keyof StepTimes, p: Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await p;
+      } finally {
+        times[k] = performance.now() - t0;
+      }
     };
     const agent = tx.backend.agent;
     let started = false;
+    let phase: 'prepare' | 'rules' | 'start' | 'after' = 'prepare';
     try {
-      // 1. Prepare: the agent builds the socket in repair mode with our state and every byte we ACKed.
-      const prep = await agent.call<Obj>(
-        'Prepare',
-        {
-          transaction_id: String(tx.id),
-          connection: toProtoState(tx.exported),
-          request: unread,
-          body: Buffer.alloc(0),
-          body_length: String(req.head.contentLength ?? 0),
-          deadline_unix_ms: String(Date.now() + t.transactionMs),
-        },
-        t.prepareMs,
+      // 1+2. Prepare (the agent builds the socket in repair mode with our state and every byte we
+      // ACKed) and both rules in one batch.
+      tx.record.state = 'prepare';
+      const prepare = timed(
+        'prepare',
+        agent.call<Obj>(
+          'Prepare',
+          {
+            transaction_id: String(tx.id),
+            connection: toProtoState(tx.exported),
+            request: unread,
+            body: Buffer.alloc(0),
+            body_length: String(req.head.contentLength ?? 0),
+            deadline_unix_ms: String(Date.now() + t.transactionMs),
+          },
+          t.prepareMs,
+        ),
       );
-      if (prep.result !== 'ready') {
-        this.#count('refused');
-        log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
-        return this.#giveBack(tx, session);
+      const rules = timed('rules', this.#writeRules(tx, 'INSERT', isRead)).then(() => {
+        tx.rulesInstalled = true;
+      });
+      const [prep, rulesResult] = await Promise.allSettled([prepare, rules]);
+      if (rulesResult.status === 'rejected') {
+        phase = 'rules';
+        throw rulesResult.reason;
       }
-      lap('prepare');
-      // 2. Both rules in one batch.
-      await this.#writeRules(tx, 'INSERT', isRead);
-      tx.rulesInstalled = true;
-      lap('rules');
+      if (prep.status === 'rejected') throw prep.reason;
+      if (prep.value.result !== 'ready') {
+        log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.value.refused?.reason, detail: prep.value.refused?.detail }, 'Prepare refused');
+        await this.#writeRules(tx, 'DELETE', isRead).then(() => (tx.rulesInstalled = false));
+        this.#count('refused');
+        this.#giveBack(tx, session);
+        return { outcome: 'refused', steps: null, bytesSent: null };
+      }
       // 3. Start; then wait for Done (every response byte ACKed by the client).
+      phase = 'start';
+      tx.record.state = 'start';
       const done = new Promise<bigint>((resolve, reject) => {
         tx.done = resolve;
         tx.failed = (why) => reject(new Error(why));
       });
       done.catch(() => undefined); // a failure during Start is handled when `done` is awaited
-      await agent.call('Start', { transaction_id: String(tx.id) }, t.startMs);
+      await timed('start', agent.call('Start', { transaction_id: String(tx.id) }, t.startMs));
       started = true;
-      lap('start');
-      await withTimeout(done, t.transactionMs, 'the response did not complete');
-      lap('transfer');
-      // 4. Delete the rules: client segments reach the controller again (dropped while frozen).
-      await this.#writeRules(tx, 'DELETE', isRead);
-      tx.rulesInstalled = false;
-      lap('deleteRules');
-      // 5. Release: the agent freezes, dumps and closes the socket without a packet.
-      const rel = await agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs);
-      lap('release');
+      phase = 'after';
+      tx.record.state = 'transfer';
+      const bytesSent = await timed('transfer', withTimeout(done, t.transactionMs, 'the response did not complete'));
+      // 4+5. Delete the rules (client segments reach the controller again, dropped while frozen)
+      // and Release (the agent freezes, dumps and closes the socket without a packet).
+      tx.record.state = 'release';
+      const [del, rel] = await Promise.allSettled([
+        timed('deleteRules', this.#writeRules(tx, 'DELETE', isRead)).then(() => {
+          tx.rulesInstalled = false;
+        }),
+        timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs)),
+      ]);
+      if (del.status === 'rejected') throw del.reason;
+      if (rel.status === 'rejected') throw rel.reason;
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
-      const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link);
+      const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.value.state, tx.exported), Buffer.from(rel.value.unread ?? []), tx.link);
       conn.setReceiveWindow('open');
       tx.backend.served++;
       this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;
       this.stats.steps.push(times);
       if (this.stats.steps.length > 10_000) this.stats.steps.shift();
       this.#count('done');
+      return { outcome: 'done', steps: times, bytesSent: Number(bytesSent) };
     } catch (err) {
       const reason = (err as Error).message;
       log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, started, err: reason }, 'hand-off failed');
@@ -212,13 +395,16 @@ export class HandoffManager implements RequestRouter {
         );
       }
       await agent.call('Abort', { transaction_id: String(tx.id), reason }, 1000).catch(() => undefined);
+      let outcome: Outcome;
       if (!started) {
-        this.#count(reason.includes('Prepare') ? 'prepare_failed' : 'rules_failed');
+        outcome = phase === 'rules' ? 'rules_failed' : phase === 'start' ? 'start_failed' : 'prepare_failed';
         this.#giveBack(tx, session);
       } else {
-        this.#count(reason.includes('did not complete') ? 'timeout' : 'backend_failed');
+        outcome = reason.includes('did not complete') ? 'timeout' : reason.includes('Release') ? 'release_failed' : 'backend_failed';
         this.#resetClient(tx);
       }
+      this.#count(outcome);
+      return { outcome, steps: null, bytesSent: null };
     }
   }
 
