@@ -65,6 +65,8 @@ async function runDemo(duration: number, connections: number, topologyFile: stri
     const client = [...s.hosts.values()].find((h) => topology.hosts.find((x) => x.name === h.spec.name)?.role === 'client');
     if (!client) throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', 'the topology has no client host');
     const vip = topology.vips[0]!;
+    say(`admin API: ${s.adminUrl}  dashboard: ${s.adminUrl}/dashboard  token (for changes): ${s.admin.token}`);
+    say(`try: curl ${s.adminUrl}/backends   or   curl -X POST -H 'Authorization: Bearer <token>' ${s.adminUrl}/backends/b1/drain`);
 
     // curl: a few GETs on one connection; each may go to another backend.
     const sizes = [1024, 1048576, 65536, 8388608];

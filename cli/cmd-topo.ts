@@ -79,6 +79,7 @@ export function registerTopo(program: Command): void {
         process.stdout.write(`[topo] ${topology.name} is up. Hosts:\n`);
         for (const h of description.hosts) process.stdout.write(`  ${h.name.padEnd(8)} ${h.role.padEnd(8)} ${h.ip.padEnd(12)} ip netns exec ${h.namespace} ...\n`);
         process.stdout.write(`[topo] try: ip netns exec ${description.hosts.find((h) => h.role === 'client')?.namespace ?? '<client ns>'} curl http://${description.vip.ip}:${description.vip.port}/bytes/1048576 | sha256sum\n`);
+        process.stdout.write(`[topo] admin API ${description.admin.url}, dashboard ${description.admin.dashboard}, token ${description.admin.token}\n`);
         process.stdout.write('[topo] Ctrl-C or `prism topo down` stops it\n');
       }
       let stopping = false;

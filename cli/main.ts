@@ -10,6 +10,7 @@ import { registerServe } from './cmd-serve.js';
 import { registerBench } from './cmd-bench.js';
 import { registerSwitch } from './cmd-switch.js';
 import { registerAgent } from './cmd-agent.js';
+import { registerController } from './cmd-controller.js';
 
 const program = new Command();
 program
@@ -26,6 +27,7 @@ registerCodegen(program);
 registerTopo(program);
 registerServe(program);
 registerSwitch(program);
+registerController(program);
 registerAgent(program);
 registerBench(program);
 registerDemo(program);

@@ -1,0 +1,55 @@
+/**
+ * The configuration file of `prism controller` (YAML or JSON): which switch to program and with
+ * what, the VIPs, the routes, the backends and their agents, the policy, the admin API.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../core/errors.js';
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
+const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:fe');
+const port = z.number().int().min(0).max(510);
+
+export const ControllerConfigSchema = z
+  .object({
+    switch: z
+      .object({
+        /** host:port or unix:/path of the switch's P4Runtime server. */
+        address: z.string().min(1),
+        deviceId: z.number().int().min(0).default(1),
+        electionId: z.number().int().min(1).default(1),
+        /** embedded: the eBPF object; bmv2: p4c's JSON; tofino: not from this file (see docs/p4runtime-client.md). */
+        target: z.enum(['embedded', 'bmv2']).default('embedded'),
+        /** The device config file (default for embedded: build/ebpf/prism.bpf.o). */
+        deviceConfig: z.string().optional(),
+        /** The P4Info, binary or text-format path (default p4/p4info/prism.p4info.bin). */
+        p4info: z.string().optional(),
+      })
+      .strict(),
+    vips: z.array(z.object({ ip: ipv4, port: z.number().int().min(1).max(65535), mac }).strict()).min(1),
+    routes: z.array(z.object({ prefix: z.string().regex(/^[\d.]+\/\d+$/), port, srcMac: mac, dstMac: mac }).strict()).default([]),
+    backends: z.array(z.object({ name: z.string().min(1), ip: ipv4, mac, port, agent: z.string().min(1) }).strict()).default([]),
+    /** File holding the shared agent token. */
+    agentTokenFile: z.string().optional(),
+    policy: z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).optional() }).strict().default({ name: 'round-robin' }),
+    admin: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080), tokenFile: z.string().optional() }).strict().default({ host: '127.0.0.1', port: 8080 }),
+  })
+  .strict();
+
+export type ControllerConfig = z.infer<typeof ControllerConfigSchema>;
+
+export function loadControllerConfig(path: string): ControllerConfig {
+  let raw: unknown;
+  const text = readFileSync(path, 'utf8');
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  const r = ControllerConfigSchema.safeParse(raw);
+  if (!r.success) {
+    throw new InvalidArgumentError(`${path} is not a valid controller configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n')}`);
+  }
+  return r.data;
+}
