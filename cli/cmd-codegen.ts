@@ -7,7 +7,7 @@ import { PIPELINES } from '../codegen/pipelines/index.js';
 export function registerCodegen(program: Command): void {
   program
     .command('codegen')
-    .description('generate P4 (v1model), P4Info and the other targets from the pipeline description')
+    .description('generate the data plane from the pipeline description: P4_16 (v1model, TNA), eBPF C and P4Info')
     .option('--pipeline <name>', `pipeline to generate (${Object.keys(PIPELINES).join(' | ')}); default: all of them`)
     .option('--target <list>', `comma-separated targets (${TARGETS.join(' | ')}) or all`, 'all')
     .option('--out <dir>', 'output directory (files go to <dir>/<target>/...)', 'p4')

@@ -16,9 +16,9 @@ const program = new Command();
 program
   .name('prism')
   .description(
-    'Per-transaction TCP hand-off controller and P4 data-plane generator.\n' +
-      'A cluster of backends looks like one server (a VIP); each request on a client connection\n' +
-      'can be served by a different backend, and responses flow straight back through the switch.',
+    'Per-transaction TCP hand-off: a cluster of backends looks like one server (a VIP), each request on a ' +
+      'client connection can be served by a different backend, and responses flow straight back through the switch. ' +
+      'Quick start: `prism demo` (as root).',
   )
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)');
