@@ -19,6 +19,7 @@
  * - `close()` stops the socket and deletes the pair (deleting one end deletes both); it is
  *   idempotent and does not fail when the namespace or the veth is already gone.
  */
+import { finishTcpChecksum } from '../core/header/frame.js';
 import { InvalidArgumentError, PrismError, type SyscallError } from '../core/errors.js';
 import { PORT_BITS } from '../codegen/pipelines/headers.js';
 import { validateIfName } from '../netns/names.js';
@@ -301,7 +302,10 @@ export class CpuPort implements PacketIo {
       return;
     }
     this.#packetIns++;
-    const p: PacketIn = { ingressPort: decodeControllerHeader(frame), payload: frame.subarray(CONTROLLER_HEADER_BYTES) };
+    const payload = frame.subarray(CONTROLLER_HEADER_BYTES);
+    // Sent by a local stack with checksum offload: finish the sum, as the NIC on a wire would have.
+    if ((frame as Buffer & { csumNotReady?: boolean }).csumNotReady) finishTcpChecksum(payload);
+    const p: PacketIn = { ingressPort: decodeControllerHeader(frame), payload };
     for (const l of [...this.#listeners]) l(p);
   }
 }

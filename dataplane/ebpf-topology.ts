@@ -50,10 +50,6 @@ export async function buildStarHosts(topo: Topology, specs: readonly StarHostSpe
     const host = await topo.addHost(h.name);
     const link = await topo.link(host, sw, { ifnameA: 'eth0', ifnameB: `p${h.port}` });
     await host.addAddress('eth0', `${h.ip}/${STAR_PREFIX_LEN}`);
-    // Like a NIC on a wire: checksums computed before the frame leaves. On veth the kernel would
-    // otherwise leave CHECKSUM_PARTIAL sums that only a local receiver accepts, and the
-    // controller reads frames as raw bytes.
-    await host.exec(['ethtool', '-K', 'eth0', 'tx', 'off']);
     hosts.set(h.name, { spec: h, host, mac: link.a.mac, switchMac: link.b.mac });
   }
   // Every host resolves every other host to the switch port it is attached to: the data plane routes.

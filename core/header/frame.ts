@@ -135,3 +135,21 @@ export function parseTcpFrame(f: Uint8Array): ParsedTcpFrame | null {
     tcpChecksumOk: onesComplementSum(tcp, pseudoHeaderSum(ip.subarray(12, 16), ip.subarray(16, 20), IPPROTO_TCP, tcp.length)) === 0xffff,
   };
 }
+
+/**
+ * Finishes the TCP checksum of an Ethernet/IPv4/TCP frame in place: for frames a local stack sent
+ * with checksum offload (the field holds only the pseudo-header sum until a NIC would fill it).
+ * Returns false when the frame is not IPv4/TCP (left unchanged).
+ */
+export function finishTcpChecksum(frame: Buffer): boolean {
+  if (frame.length < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN || frame.readUInt16BE(12) !== ETHERTYPE_IPV4) return false;
+  const ip = frame.subarray(ETH_HEADER_LEN);
+  const ihl = (ip[0]! & 0x0f) * 4;
+  if (ip[9] !== IPPROTO_TCP || ihl < IPV4_MIN_HEADER_LEN) return false;
+  const total = Math.min(ip.readUInt16BE(2), ip.length);
+  if (total < ihl + TCP_MIN_HEADER_LEN) return false;
+  const tcp = ip.subarray(ihl, total);
+  tcp.writeUInt16BE(0, 16);
+  tcp.writeUInt16BE(internetChecksum(tcp, pseudoHeaderSum(ip.subarray(12, 16), ip.subarray(16, 20), IPPROTO_TCP, tcp.length)), 16);
+  return true;
+}

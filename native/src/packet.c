@@ -495,7 +495,16 @@ static napi_value frame_buffer(napi_env env, pkt_handle *h, int i, size_t len) {
   napi_value buf;
   void *dst;
   bool vlan = aux && (aux->tp_vlan_tci != 0 || (aux->tp_status & TP_STATUS_VLAN_VALID)) && len >= 12;
-  if (!vlan) return nu_buffer_copy(env, data, len);
+  if (!vlan) {
+    buf = nu_buffer_copy(env, data, len);
+    /* A frame sent by a local stack with checksum offload (CHECKSUM_PARTIAL) carries only the
+     * pseudo-header sum in its L4 checksum field: flag it so the reader can finish the sum. */
+    if (buf && aux && (aux->tp_status & TP_STATUS_CSUMNOTREADY)) {
+      napi_value t;
+      if (napi_get_boolean(env, true, &t) != napi_ok || napi_set_named_property(env, buf, "csumNotReady", t) != napi_ok) return NULL;
+    }
+    return buf;
+  }
   if (napi_create_buffer(env, len + VLAN_TAG_LEN, &dst, &buf) != napi_ok) return NULL;
   uint8_t *d = dst;
   uint16_t tpid = (aux->tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux->tp_vlan_tpid : ETH_P_8021Q;

@@ -1,0 +1,483 @@
+#!/usr/bin/python3
+"""prism on Mininet: one client, N backends (default 3), one P4 switch, the controller and agents.
+
+    sudo python3 topologies/mininet/prism_mininet.py            # Mininet CLI
+    sudo python3 topologies/mininet/prism_mininet.py --test     # curl through the VIP, exit 0/1
+    sudo python3 topologies/mininet/prism_mininet.py --bmv2     # simple_switch_grpc if on PATH
+
+The P4 switch is a Switch subclass of our own (no Open vSwitch, no OpenFlow controller). Its
+start() runs either BMv2 (simple_switch_grpc with the p4c-compiled v1model program) or the
+embedded target (`prism switch`, the generated eBPF program at tc ingress of the switch
+interfaces). Both serve P4Runtime on a unix socket, which every Mininet host can reach: files are
+shared across network namespaces, TCP on 127.0.0.1 is not.
+
+    client 10.0.0.1 (port 1) ---+
+    b1     10.0.0.11 (port 11) -+-- s1 (P4 switch, root namespace) -- P4Runtime unix:/run/prism/mininet/p4rt.sock
+    b2     10.0.0.12 (port 12) -+                                          ^
+    b3     10.0.0.13 (port 13) -+        ctl (own host, loopback only): prism controller
+                                         agents on b1..bN: unix:/run/prism/mininet/<name>.sock
+
+See docs/mininet.md. Needs root and Debian's mininet package (apt-get install mininet).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+try:
+    from mininet.net import Mininet
+    from mininet.node import Switch, Host
+    from mininet.link import Link
+    from mininet.topo import Topo
+    from mininet.log import setLogLevel, info, warn
+    from mininet.cli import CLI
+except ImportError:  # pragma: no cover - reported to the user
+    sys.stderr.write('prism_mininet: the mininet Python package is missing (apt-get install mininet; '
+                     'run with /usr/bin/python3, Debian\'s interpreter)\n')
+    sys.exit(2)
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+RUN_DIR = '/run/prism/mininet'
+P4RT_SOCK = os.path.join(RUN_DIR, 'p4rt.sock')
+CPU_PORT = 64
+VIP = {'ip': '10.0.0.100', 'port': 80, 'mac': '02:00:00:00:00:fe'}
+CLIENT_PORT = 1
+BACKEND_PORT_BASE = 11  # b1 on port 11 (10.0.0.11), b2 on 12, ...
+PREFIX_LEN = 24
+TEST_SIZE = 1048576
+
+
+def host_mac(port):
+    return '02:00:00:00:01:%02x' % port
+
+
+def switch_port_mac(port):
+    return '02:00:00:00:ff:%02x' % port
+
+
+class Spec(object):
+    """One host on the switch: name, IP, P4 port, MACs of its interface and of the switch port."""
+
+    def __init__(self, name, ip, port, role):
+        self.name, self.ip, self.port, self.role = name, ip, port, role
+        self.mac = host_mac(port)
+        self.switch_mac = switch_port_mac(port)
+
+
+def host_specs(n_backends):
+    specs = [Spec('client', '10.0.0.1', CLIENT_PORT, 'client')]
+    for i in range(1, n_backends + 1):
+        specs.append(Spec('b%d' % i, '10.0.0.%d' % (BACKEND_PORT_BASE + i - 1), BACKEND_PORT_BASE + i - 1, 'backend'))
+    return specs
+
+
+class PrismTopo(Topo):
+    """A star around s1. The P4 port of each host is its switch interface number (s1-eth<port>)."""
+
+    def build(self, specs=(), controller_host=True):  # pylint: disable=arguments-differ
+        s1 = self.addSwitch('s1', dpid='1')
+        for s in specs:
+            h = self.addHost(s.name, ip='%s/%d' % (s.ip, PREFIX_LEN), mac=s.mac)
+            self.addLink(h, s1, port2=s.port, addr1=s.mac, addr2=s.switch_mac)
+        if controller_host:
+            # The controller's own host: no data-plane link, only loopback (its admin API on
+            # 127.0.0.1:8080 there); it reaches the switch and the agents over unix sockets.
+            self.addHost('ctl', ip=None)
+
+
+class P4Switch(Switch):
+    """A P4 switch for Mininet: BMv2 (simple_switch_grpc) or prism's embedded eBPF target.
+
+    Both run in the root namespace, where Mininet leaves switch interfaces, and serve P4Runtime
+    on `grpc_addr`. The pipeline arrives later from the controller (SetForwardingPipelineConfig),
+    so neither is started with a program (`--no-p4` for BMv2).
+    """
+
+    def __init__(self, name, target='embedded', node='node', grpc_addr='unix:' + P4RT_SOCK, cpu_port=CPU_PORT,
+                 log_file=None, **params):
+        Switch.__init__(self, name, **params)
+        self.target = target
+        self.node_bin = node
+        self.grpc_addr = grpc_addr
+        self.cpu_port = cpu_port
+        self.log_file = log_file or os.path.join(RUN_DIR, 'logs', '%s.log' % name)
+        self.proc = None
+
+    def port_specs(self):
+        return ['%d@%s' % (port, intf.name) for port, intf in sorted(self.intfs.items()) if intf.name != 'lo']
+
+    def command(self):
+        ifaces = self.port_specs()
+        if self.target == 'bmv2':
+            args = ['simple_switch_grpc', '--no-p4', '--device-id', '1']
+            for i in ifaces:
+                args += ['-i', i]
+            return args + ['--', '--grpc-server-addr', self.grpc_addr, '--cpu-port', str(self.cpu_port)]
+        args = [self.node_bin, os.path.join(REPO, 'bin', 'prism.js'), 'switch']
+        for i in ifaces:
+            args += ['-i', i]
+        return args + ['--grpc-addr', self.grpc_addr, '--cpu-port', str(self.cpu_port), '--device-id', '1']
+
+    def start(self, controllers):
+        for intf in self.intfList():
+            if intf.name == 'lo':
+                continue
+            # The switch interfaces carry no host traffic of the root namespace: no IPv6 chatter.
+            self.cmd('sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % intf.name)
+            self.cmd('ip link set %s up' % intf.name)
+        sock = self.grpc_addr[len('unix:'):] if self.grpc_addr.startswith('unix:') else None
+        if sock and os.path.exists(sock):
+            os.unlink(sock)
+        cmd = self.command()
+        info('*** %s: %s\n' % (self.name, ' '.join(cmd)))
+        log = open(self.log_file, 'ab')
+        # Its own process group: stop() ends the switch and anything it started, nothing else.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('%s (%s) exited with %s; see %s:\n%s' % (self.name, self.target, self.proc.returncode,
+                                                                          self.log_file, tail(self.log_file)))
+            if sock is None or os.path.exists(sock):
+                return
+            time.sleep(0.1)
+        raise RuntimeError('%s: P4Runtime socket %s did not appear within 30 s; see %s:\n%s' % (self.name, sock, self.log_file,
+                                                                                                tail(self.log_file)))
+
+    def stop(self, deleteIntfs=True):
+        stop_process(self.proc)
+        self.proc = None
+        Switch.stop(self, deleteIntfs)
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` seconds, to one process we started (and its group)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path, lines=30):
+    try:
+        with open(path, 'rb') as f:
+            return '\n'.join(f.read().decode('utf-8', 'replace').splitlines()[-lines:])
+    except OSError:
+        return '(no log)'
+
+
+def yaml_str(v):
+    return json.dumps(v)  # JSON strings and numbers are valid YAML scalars
+
+
+def controller_config(specs, args, token_file, admin_token_file):
+    """The `prism controller` configuration (stack/controller-config.ts), as YAML."""
+    sw = ['switch:', '  address: %s' % yaml_str('unix:' + P4RT_SOCK), '  deviceId: 1',
+          '  target: %s' % args.switch_target]
+    if args.switch_target == 'bmv2':
+        sw.append('  deviceConfig: %s' % yaml_str(args.bmv2_json))
+        sw.append('  p4info: %s' % yaml_str(args.p4info))
+    lines = ['# Written by topologies/mininet/prism_mininet.py for one run.'] + sw
+    lines += ['vips:', '  - { ip: %s, port: %d, mac: %s }' % (yaml_str(VIP['ip']), VIP['port'], yaml_str(VIP['mac']))]
+    lines.append('routes:')
+    for s in specs:
+        lines.append('  - { prefix: %s, port: %d, srcMac: %s, dstMac: %s }' % (
+            yaml_str('%s/32' % s.ip), s.port, yaml_str(s.switch_mac), yaml_str(s.mac)))
+    lines.append('backends:')
+    for s in specs:
+        if s.role == 'backend':
+            lines.append('  - { name: %s, ip: %s, mac: %s, port: %d, agent: %s }' % (
+                yaml_str(s.name), yaml_str(s.ip), yaml_str(s.mac), s.port,
+                yaml_str('unix:%s' % os.path.join(RUN_DIR, '%s.sock' % s.name))))
+    lines.append('agentTokenFile: %s' % yaml_str(token_file))
+    lines.append('policy: { name: %s }' % yaml_str(args.policy))
+    lines.append('admin: { host: %s, port: %d, tokenFile: %s }' % (yaml_str(args.admin_host), args.admin_port,
+                                                                    yaml_str(admin_token_file)))
+    return '\n'.join(lines) + '\n'
+
+
+def wait_for(cond, seconds, what, proc=None, log_file=None):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if cond():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError('%s exited with %s while waiting for %s:\n%s' % (what, proc.returncode, what,
+                                                                               tail(log_file) if log_file else ''))
+        time.sleep(0.1)
+    raise RuntimeError('timed out after %d s waiting for %s%s' % (seconds, what,
+                                                                  (':\n' + tail(log_file)) if log_file else ''))
+
+
+def choose_target(args):
+    """Decides embedded or bmv2; for bmv2 compiles the v1model program with p4c unless given."""
+    args.switch_target = 'embedded'
+    if not args.bmv2:
+        return
+    why = None
+    if shutil.which('simple_switch_grpc') is None:
+        why = 'simple_switch_grpc is not on PATH'
+    elif not args.bmv2_json and shutil.which('p4c') is None:
+        why = 'p4c is not on PATH and no --bmv2-json was given'
+    if why:
+        if args.require_bmv2:
+            raise SystemExit('prism_mininet: --bmv2 asked but %s (see docs/mininet.md)' % why)
+        warn('*** --bmv2 asked but %s: using the embedded target\n' % why)
+        return
+    args.switch_target = 'bmv2'
+    if not args.bmv2_json:
+        out = os.path.join(RUN_DIR, 'p4c')
+        os.makedirs(out, exist_ok=True)
+        cmd = ['p4c', '--target', 'bmv2', '--arch', 'v1model', '-DCPU_PORT=%d' % CPU_PORT, '-o', out,
+               '--p4runtime-files', os.path.join(out, 'prism.p4info.bin'), os.path.join(REPO, 'p4', 'v1model', 'prism.p4')]
+        info('*** compiling: %s\n' % ' '.join(cmd))
+        subprocess.check_call(cmd)
+        args.bmv2_json = os.path.join(out, 'prism.json')
+        args.p4info = args.p4info or os.path.join(out, 'prism.p4info.bin')
+    args.p4info = args.p4info or os.path.join(REPO, 'p4', 'p4info', 'prism.p4info.bin')
+
+
+def check_leftovers(n_backends):
+    """Refuse to start over a crashed run's interfaces rather than deleting what may be someone else's."""
+    names = ['s1-eth%d' % CLIENT_PORT] + ['s1-eth%d' % (BACKEND_PORT_BASE + i) for i in range(n_backends)] + ['cpu0', 'cpu1']
+    present = [n for n in names if os.path.exists('/sys/class/net/%s' % n)]
+    if present:
+        raise SystemExit('prism_mininet: interfaces %s already exist in the root namespace (another run, or a '
+                         'crashed one: remove them with `ip link del <name>`)' % ', '.join(present))
+
+
+def run_test(net, specs, requests):
+    """curl GET /bytes/1048576 through the VIP from the client, sha256 against X-Content-SHA256."""
+    client = net.get('client')
+    ok = True
+    seen = {}
+    results = []
+    for i in range(requests):
+        hdr = '/tmp/prism-mininet-%d-%d.hdr' % (os.getpid(), i)
+        body = '/tmp/prism-mininet-%d-%d.body' % (os.getpid(), i)
+        url = 'http://%s:%d/bytes/%d' % (VIP['ip'], VIP['port'], TEST_SIZE)
+        out = client.cmd('curl -sS --fail --max-time 30 -D %s -o %s %s; echo "curl-exit=$?"' % (hdr, body, url))
+        m = re.search(r'curl-exit=(\d+)', out)
+        code = int(m.group(1)) if m else -1
+        headers, digest = {}, None
+        try:
+            with open(hdr, 'r', errors='replace') as f:
+                for line in f:
+                    if ':' in line:
+                        k, v = line.split(':', 1)
+                        headers[k.strip().lower()] = v.strip()
+            with open(body, 'rb') as f:
+                data = f.read()
+            digest = hashlib.sha256(data).hexdigest()
+            size = len(data)
+        except OSError:
+            size = 0
+        finally:
+            for p in (hdr, body):
+                if os.path.exists(p):
+                    os.unlink(p)
+        want = headers.get('x-content-sha256')
+        backend = headers.get('x-backend')
+        good = code == 0 and size == TEST_SIZE and want is not None and digest == want
+        ok = ok and good
+        if backend:
+            seen[backend] = seen.get(backend, 0) + 1
+        results.append({'request': i + 1, 'curlExit': code, 'bytes': size, 'sha256': digest, 'expected': want,
+                        'backend': backend, 'ok': good})
+        if good:
+            verdict = 'matches X-Content-SHA256'
+        elif code == 0:
+            verdict = 'MISMATCH (got %s, header %s)' % (digest, want)
+        else:
+            verdict = 'n/a (%s)' % (out.strip().splitlines()[0] if out.strip() else 'no output')
+        print('prism_mininet: GET %s -> curl %d, %d bytes, backend %s, sha256 %s' % (url, code, size, backend, verdict))
+    summary = {'ok': ok, 'target': None, 'requests': results, 'backends': seen}
+    return ok, summary
+
+
+def main():
+    ap = argparse.ArgumentParser(description='prism on Mininet: client, backends, a P4 switch (BMv2 or embedded eBPF), '
+                                             'the controller and agents. Run as root.')
+    ap.add_argument('--backends', type=int, default=3, help='number of backends (default 3, at most 50)')
+    ap.add_argument('--test', action='store_true', help='fetch /bytes/1048576 through the VIP with curl, check the '
+                                                        'sha256, print the result and exit 0 (pass) or 1 (fail)')
+    ap.add_argument('--requests', type=int, default=0, help='requests in --test (default: one per backend)')
+    ap.add_argument('--bmv2', action='store_true', help='use BMv2 (simple_switch_grpc) when on PATH, else the embedded target')
+    ap.add_argument('--require-bmv2', action='store_true', help='with --bmv2: fail (exit 2) rather than fall back')
+    ap.add_argument('--bmv2-json', help='p4c output for BMv2 (default: compile p4/v1model/prism.p4 with p4c)')
+    ap.add_argument('--p4info', help='P4Info for BMv2 (default: p4c\'s, or p4/p4info/prism.p4info.bin with --bmv2-json)')
+    ap.add_argument('--node', default=shutil.which('node') or 'node', help='the Node.js 20 binary (default: node on PATH)')
+    ap.add_argument('--policy', default='round-robin', help='built-in policy (default round-robin)')
+    ap.add_argument('--controller-in-root', action='store_true',
+                    help='run the controller in the root namespace (admin API reachable from this machine) '
+                         'instead of on its own host ctl')
+    ap.add_argument('--admin-host', default='127.0.0.1', help='admin API address (default 127.0.0.1)')
+    ap.add_argument('--admin-port', type=int, default=8080, help='admin API port (default 8080)')
+    ap.add_argument('--keep-logs', action='store_true', help='keep %s/logs after exit' % RUN_DIR)
+    ap.add_argument('--verbose', action='store_true', help='Mininet log level info (default: warnings)')
+    args = ap.parse_args()
+    if not 1 <= args.backends <= 50:
+        ap.error('--backends must be in 1..50')
+    if os.geteuid() != 0:
+        sys.stderr.write('prism_mininet: run as root (Mininet needs network namespaces and veth pairs)\n')
+        return 2
+    setLogLevel('info' if args.verbose or not args.test else 'warning')
+    for f in (os.path.join(REPO, 'dist', 'cli', 'main.js'), os.path.join(REPO, 'build', 'ebpf', 'prism.bpf.o')):
+        if not os.path.exists(f):
+            sys.stderr.write('prism_mininet: %s is missing: run `npm run build` first\n' % f)
+            return 2
+    check_leftovers(args.backends)
+    os.makedirs(os.path.join(RUN_DIR, 'logs'), exist_ok=True)
+    choose_target(args)
+    specs = host_specs(args.backends)
+
+    # SIGTERM (from a test runner, for example) unwinds like Ctrl-C, through the cleanup below.
+    def on_term(_sig, _frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+
+    # Mininet.init() would raise system-wide limits and sysctls (fixLimits); prism needs none.
+    Mininet.inited = True
+    logs = os.path.join(RUN_DIR, 'logs')
+    procs = []  # (name, Popen, log file): everything started here, stopped in reverse order
+    net = None
+    status = 1
+    summary = None
+    try:
+        topo = PrismTopo(specs=specs, controller_host=not args.controller_in_root)
+        switch_cls = lambda name, **kw: P4Switch(name, target=args.switch_target, node=args.node, **kw)  # noqa: E731
+        net = Mininet(topo=topo, switch=switch_cls, host=Host, link=Link, controller=None, autoSetMacs=False,
+                      autoStaticArp=False, build=True)
+        for s in specs:
+            h = net.get(s.name)
+            intf = h.defaultIntf().name
+            # Like a NIC on a wire: checksums filled in before the frame leaves (the controller
+            # and the eBPF program read raw frames; veth would leave CHECKSUM_PARTIAL sums).
+            h.cmd('ethtool -K %s tx off >/dev/null 2>&1' % intf)
+            h.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1')
+            # The switch routes, it does not flood: every other host resolves to our switch port.
+            for o in specs:
+                if o is not s:
+                    h.cmd('ip neigh replace %s lladdr %s dev %s nud permanent' % (o.ip, s.switch_mac, intf))
+        net.start()  # starts s1 (P4Switch.start): P4Runtime on the unix socket
+        info('*** switch: %s target, P4Runtime on unix:%s\n' % (args.switch_target, P4RT_SOCK))
+
+        token = secrets.token_urlsafe(24)
+        token_file = os.path.join(RUN_DIR, 'agent.token')
+        with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
+            f.write(token + '\n')
+        env = dict(os.environ, PRISM_AGENT_TOKEN=token)
+        prism = [args.node, os.path.join(REPO, 'bin', 'prism.js')]
+        for s in specs:
+            if s.role != 'backend':
+                continue
+            sock = os.path.join(RUN_DIR, '%s.sock' % s.name)
+            if os.path.exists(sock):
+                os.unlink(sock)
+            log_file = os.path.join(logs, '%s.log' % s.name)
+            with open(log_file, 'ab') as log:
+                p = net.get(s.name).popen(prism + ['agent', '--name', s.name, '--backend-ip', s.ip, '--listen', 'unix:' + sock,
+                                                   '--vip', '%s:%d' % (VIP['ip'], VIP['port'])],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+            procs.append((s.name, p, log_file))
+            wait_for(lambda sock=sock: os.path.exists(sock), 20, 'agent %s' % s.name, p, log_file)
+        info('*** agents: %s\n' % ', '.join(s.name for s in specs if s.role == 'backend'))
+
+        cfg_file = os.path.join(RUN_DIR, 'controller.yaml')
+        admin_token_file = os.path.join(RUN_DIR, 'admin.token')
+        with open(cfg_file, 'w') as f:
+            f.write(controller_config(specs, args, token_file, admin_token_file))
+        ctl_log = os.path.join(logs, 'controller.log')
+        ctl_cmd = prism + ['controller', '--config', cfg_file]
+        with open(ctl_log, 'ab') as log:
+            if args.controller_in_root:
+                p = subprocess.Popen(ctl_cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+            else:
+                p = net.get('ctl').popen(ctl_cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        procs.append(('controller', p, ctl_log))
+        wait_for(lambda: 'admin API' in tail(ctl_log, 200), 60, 'the controller', p, ctl_log)
+        info('*** controller: %s (config %s, log %s)\n' % ('root namespace' if args.controller_in_root else 'host ctl',
+                                                           cfg_file, ctl_log))
+
+        if args.test:
+            # The controller connects to the agents after it starts: give the first request time.
+            client = net.get('client')
+            url = 'http://%s:%d/bytes/4096' % (VIP['ip'], VIP['port'])
+            deadline = time.time() + 30
+            while True:
+                out = client.cmd('curl -sS --fail --max-time 5 -o /dev/null -w "%%{http_code}" %s' % url)
+                if out.strip().endswith('200'):
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError('no answer through the VIP within 30 s (last: %s):\n%s' % (out.strip(), tail(ctl_log)))
+                time.sleep(0.5)
+            ok, summary = run_test(net, specs, args.requests or args.backends)
+            summary['target'] = args.switch_target
+            print('PRISM_MININET_RESULT ' + json.dumps(summary, sort_keys=True))
+            print('prism_mininet: %s (%s target)' % ('PASS' if ok else 'FAIL', args.switch_target))
+            status = 0 if ok else 1
+        else:
+            try:
+                with open(admin_token_file) as f:
+                    admin_token = f.read().strip()
+            except OSError:
+                admin_token = '(see %s)' % ctl_log
+            where = '' if args.controller_in_root else 'ctl '
+            print('\nprism on Mininet: VIP http://%s:%d, %s switch, backends %s' % (
+                VIP['ip'], VIP['port'], args.switch_target, ', '.join(s.name for s in specs if s.role == 'backend')))
+            print('  try:   client curl -s http://%s/bytes/1048576 -D - -o /dev/null' % VIP['ip'])
+            print('  admin: %scurl -s -H "Authorization: Bearer %s" http://%s:%d/backends' % (
+                where, admin_token, args.admin_host, args.admin_port))
+            print('  logs:  %s\n' % logs)
+            CLI(net)
+            status = 0
+    except KeyboardInterrupt:
+        sys.stderr.write('prism_mininet: interrupted\n')
+        status = 130
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
+        sys.stderr.write('prism_mininet: %s\n' % err)
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name, p, log_file in reversed(procs):
+            stop_process(p)
+            if status not in (0, 130):
+                sys.stderr.write('--- %s (%s) ---\n%s\n' % (name, log_file, tail(log_file, 15)))
+        if net is not None:
+            if status not in (0, 130):
+                for sw in net.switches:
+                    sys.stderr.write('--- %s (%s) ---\n%s\n' % (sw.name, sw.log_file, tail(sw.log_file, 15)))
+            net.stop()  # P4Switch.stop() ends the switch process; then links and host shells go
+        for f in os.listdir(RUN_DIR) if os.path.isdir(RUN_DIR) else []:
+            p = os.path.join(RUN_DIR, f)
+            if f == 'logs' and args.keep_logs:
+                continue
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        if not args.keep_logs and os.path.isdir(RUN_DIR) and not os.listdir(RUN_DIR):
+            os.rmdir(RUN_DIR)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
