@@ -58,6 +58,7 @@ export class AgentServer {
             bodyLength: BigInt(req.body_length ?? 0),
             deadlineMs: Number(req.deadline_unix_ms ?? 0),
           });
+          if (req.start) await opts.host.start(BigInt(req.transaction_id));
           return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
         } catch (err) {
           if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };

@@ -18,7 +18,7 @@ import type { HttpRequest, HttpSession } from '../http/intake.js';
 import type { TcpConnection } from '../tcp/connection.js';
 import type { TcpRepairState } from '../tcp/repair-state.js';
 import { buildPacket } from '../tcp/packet-builder.js';
-import { AgentClient, type AgentLoad } from './agent-client.js';
+import { AgentCallError, AgentClient, type AgentLoad } from './agent-client.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { BackendLoad } from '../policy/alrm.js';
 import { connectionId, toPolicyConn, toPolicyRequest } from '../policy/request.js';
@@ -297,11 +297,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   }
 
   /**
-   * One transaction. Prepare and the rule write run together, and so do the rule delete and
-   * Release: the from-backend rule drops the backend's RSTs (drop_rst), so a client segment that
-   * reaches the backend before its socket exists or after it is frozen is lost (and retransmitted
-   * by the client), never answered with a reset (invariant 1); the client's window is closed
-   * meanwhile, so no request data is in flight.
+   * One transaction: rules, then Prepare-and-start in one call; at the end the rule delete and
+   * Release run together. The from-backend rule drops the backend's RSTs (drop_rst), so a client
+   * segment that reaches the backend before its socket exists or after it is frozen is lost (and
+   * retransmitted by the client), never answered with a reset (invariant 1); the client's window
+   * is closed meanwhile, so no request data is in flight.
    */
   async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean, session: HttpSession<ClientLink>): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null }> {
     const t = this.#timeouts;
@@ -316,12 +316,24 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     };
     const agent = tx.backend.agent;
     let started = false;
-    let phase: 'prepare' | 'rules' | 'start' | 'after' = 'prepare';
+    let phase: 'prepare' | 'rules' | 'after' = 'rules';
     try {
-      // 1+2. Prepare (the agent builds the socket in repair mode with our state and every byte we
-      // ACKed) and both rules in one batch.
+      // 1. Both rules in one batch, then 2+3. Prepare with start: the agent builds the socket in
+      // repair mode with our state and every byte we ACKed, leaves repair mode and serves, in one
+      // call. Rules before the socket are safe: the client's window is closed, and a segment that
+      // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
+      tx.record.state = 'rules';
+      phase = 'rules';
+      await timed('rules', this.#writeRules(tx, 'INSERT', isRead));
+      tx.rulesInstalled = true;
+      phase = 'prepare';
       tx.record.state = 'prepare';
-      const prepare = timed(
+      const done = new Promise<bigint>((resolve, reject) => {
+        tx.done = resolve;
+        tx.failed = (why) => reject(new Error(why));
+      });
+      done.catch(() => undefined); // a failure before `done` is awaited is handled there
+      const prep = await timed(
         'prepare',
         agent.call<Obj>(
           'Prepare',
@@ -332,35 +344,18 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
             body: Buffer.alloc(0),
             body_length: String(req.head.contentLength ?? 0),
             deadline_unix_ms: String(Date.now() + t.transactionMs),
+            start: true,
           },
-          t.prepareMs,
+          t.prepareMs + t.startMs,
         ),
       );
-      const rules = timed('rules', this.#writeRules(tx, 'INSERT', isRead)).then(() => {
-        tx.rulesInstalled = true;
-      });
-      const [prep, rulesResult] = await Promise.allSettled([prepare, rules]);
-      if (rulesResult.status === 'rejected') {
-        phase = 'rules';
-        throw rulesResult.reason;
-      }
-      if (prep.status === 'rejected') throw prep.reason;
-      if (prep.value.result !== 'ready') {
-        log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.value.refused?.reason, detail: prep.value.refused?.detail }, 'Prepare refused');
+      if (prep.result !== 'ready') {
+        log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
         await this.#writeRules(tx, 'DELETE', isRead).then(() => (tx.rulesInstalled = false));
         this.#count('refused');
         this.#giveBack(tx, session);
         return { outcome: 'refused', steps: null, bytesSent: null };
       }
-      // 3. Start; then wait for Done (every response byte ACKed by the client).
-      phase = 'start';
-      tx.record.state = 'start';
-      const done = new Promise<bigint>((resolve, reject) => {
-        tx.done = resolve;
-        tx.failed = (why) => reject(new Error(why));
-      });
-      done.catch(() => undefined); // a failure during Start is handled when `done` is awaited
-      await timed('start', agent.call('Start', { transaction_id: String(tx.id) }, t.startMs));
       started = true;
       phase = 'after';
       tx.record.state = 'transfer';
@@ -396,8 +391,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       }
       await agent.call('Abort', { transaction_id: String(tx.id), reason }, 1000).catch(() => undefined);
       let outcome: Outcome;
-      if (!started) {
-        outcome = phase === 'rules' ? 'rules_failed' : phase === 'start' ? 'start_failed' : 'prepare_failed';
+      // A Prepare-and-start that failed may still have started serving, unless the agent was
+      // never reached (UNAVAILABLE): then nothing left the backend and the controller answers.
+      const unreached = err instanceof AgentCallError && err.grpcCode === 14;
+      if (!started && (phase === 'rules' || unreached)) {
+        outcome = phase === 'rules' ? 'rules_failed' : 'prepare_failed';
         this.#giveBack(tx, session);
       } else {
         outcome = reason.includes('did not complete') ? 'timeout' : reason.includes('Release') ? 'release_failed' : 'backend_failed';

@@ -487,6 +487,7 @@ const PRISM_CONTROL_V1: FieldTable = {
     body: [4, 'bytes'],
     body_length: [5, 'uint64'],
     deadline_unix_ms: [6, 'uint64'],
+    start: [7, 'bool'],
   },
   PrepareResponse: { transaction_id: [1, 'uint64'], ready: [2, 'PrepareResponse.Ready'], refused: [3, 'PrepareResponse.Refused'] },
   'PrepareResponse.Refused': { reason: [1, 'RefuseReason'], detail: [2, 'string'] },

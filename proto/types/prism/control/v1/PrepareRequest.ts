@@ -11,6 +11,7 @@ export interface PrepareRequest {
   'body'?: (Buffer | Uint8Array | string);
   'body_length'?: (number | string | Long);
   'deadline_unix_ms'?: (number | string | Long);
+  'start'?: (boolean);
 }
 
 export interface PrepareRequest__Output {
@@ -20,4 +21,5 @@ export interface PrepareRequest__Output {
   'body': (Buffer);
   'body_length': (string);
   'deadline_unix_ms': (string);
+  'start': (boolean);
 }
