@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { machineInfo, type BenchContext, type BenchResult } from '../bench/bench-context.js';
 import { runHandoffBench } from '../bench/handoff-bench.js';
+import { writePlots } from '../bench/plots.js';
 import { runSwitchBench } from '../bench/switch-bench.js';
+import { runTcpBench } from '../bench/tcp-bench.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { requireRoot } from '../netns/index.js';
 import { repoRoot } from './paths.js';
 
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
   switch: runSwitchBench,
+  tcp: runTcpBench,
   handoff: runHandoffBench,
 };
 
@@ -44,5 +47,10 @@ export function registerBench(program: Command): void {
       writeFileSync(file, json);
       writeFileSync(join(dir, 'latest.json'), json);
       ctx.line(`saved ${file}`);
+      try {
+        for (const svg of writePlots({ machine, benchmarks: out }, dir)) ctx.line(`saved ${svg}`);
+      } catch (err) {
+        ctx.line(`plots not written: ${err instanceof Error ? err.message : String(err)}`);
+      }
     });
 }

@@ -102,9 +102,12 @@ class P4Switch(Switch):
     """
 
     def __init__(self, name, target='embedded', node='node', grpc_addr='unix:' + P4RT_SOCK, cpu_port=CPU_PORT,
-                 log_file=None, **params):
+                 log_file=None, external=False, **params):
         Switch.__init__(self, name, **params)
         self.target = target
+        # external: someone else runs the switch (docker-compose's bmv2 service, which shares this
+        # network namespace): start() writes its arguments to switch.args and waits for P4Runtime.
+        self.external = external
         self.node_bin = node
         self.grpc_addr = grpc_addr
         self.cpu_port = cpu_port
@@ -137,6 +140,14 @@ class P4Switch(Switch):
         if sock and os.path.exists(sock):
             os.unlink(sock)
         cmd = self.command()
+        if self.external:
+            args_file = os.path.join(RUN_DIR, 'switch.args')
+            with open(args_file + '.tmp', 'w') as f:
+                f.write(' '.join(cmd[1:]) + '\n')
+            os.rename(args_file + '.tmp', args_file)
+            info('*** %s: waiting for an external %s (arguments in %s)\n' % (self.name, cmd[0], args_file))
+            wait_for(lambda: sock is None or os.path.exists(sock), 180, 'the external switch to serve P4Runtime on %s' % sock)
+            return
         info('*** %s: %s\n' % (self.name, ' '.join(cmd)))
         log = open(self.log_file, 'ab')
         # Its own process group: stop() ends the switch and anything it started, nothing else.
@@ -160,6 +171,10 @@ class P4Switch(Switch):
         Switch.stop(self, deleteIntfs)
 
 
+class Terminated(Exception):
+    """SIGTERM arrived."""
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM, then SIGKILL after `timeout` seconds, to one process we started (and its group)."""
     if proc is None or proc.poll() is not None:
@@ -172,6 +187,15 @@ def stop_process(proc, timeout=10):
         proc.wait(5)
     except ProcessLookupError:
         pass
+
+
+def port_open(host, port):
+    import socket
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def tail(path, lines=30):
@@ -231,7 +255,10 @@ def choose_target(args):
     if not args.bmv2:
         return
     why = None
-    if shutil.which('simple_switch_grpc') is None:
+    if args.external_switch:
+        if not args.bmv2_json:
+            raise SystemExit('prism_mininet: --external-switch with --bmv2 needs --bmv2-json (and --p4info)')
+    elif shutil.which('simple_switch_grpc') is None:
         why = 'simple_switch_grpc is not on PATH'
     elif not args.bmv2_json and shutil.which('p4c') is None:
         why = 'p4c is not on PATH and no --bmv2-json was given'
@@ -241,7 +268,7 @@ def choose_target(args):
         warn('*** --bmv2 asked but %s: using the embedded target\n' % why)
         return
     args.switch_target = 'bmv2'
-    if not args.bmv2_json:
+    if not args.bmv2_json:  # (not with --external-switch, checked above)
         out = os.path.join(RUN_DIR, 'p4c')
         os.makedirs(out, exist_ok=True)
         cmd = ['p4c', '--target', 'bmv2', '--arch', 'v1model', '-DCPU_PORT=%d' % CPU_PORT, '-o', out,
@@ -329,6 +356,13 @@ def main():
                          'instead of on its own host ctl')
     ap.add_argument('--admin-host', default='127.0.0.1', help='admin API address (default 127.0.0.1)')
     ap.add_argument('--admin-port', type=int, default=8080, help='admin API port (default 8080)')
+    ap.add_argument('--external-switch', action='store_true',
+                    help='do not start the switch: write its arguments to %s/switch.args and wait for its P4Runtime '
+                         'socket (docker-compose.yml runs BMv2 in its own container this way)' % RUN_DIR)
+    ap.add_argument('--external-controller', action='store_true',
+                    help='do not start the controller: write %s/controller.yaml and wait for its admin API on '
+                         '--admin-host:--admin-port in this namespace (docker-compose.yml)' % RUN_DIR)
+    ap.add_argument('--cli', action='store_true', help='open the Mininet CLI (the default without --test)')
     ap.add_argument('--keep-logs', action='store_true', help='keep %s/logs after exit' % RUN_DIR)
     ap.add_argument('--verbose', action='store_true', help='Mininet log level info (default: warnings)')
     args = ap.parse_args()
@@ -342,14 +376,21 @@ def main():
         if not os.path.exists(f):
             sys.stderr.write('prism_mininet: %s is missing: run `npm run build` first\n' % f)
             return 2
+    if args.test and args.cli:
+        ap.error('--test and --cli exclude each other')
     check_leftovers(args.backends)
     os.makedirs(os.path.join(RUN_DIR, 'logs'), exist_ok=True)
+    # A crashed run's files would tell external processes to start early.
+    for f in ('switch.args', 'controller.yaml', 'p4rt.sock', 'agent.token', 'admin.token'):
+        if os.path.exists(os.path.join(RUN_DIR, f)):
+            os.unlink(os.path.join(RUN_DIR, f))
     choose_target(args)
     specs = host_specs(args.backends)
 
-    # SIGTERM (from a test runner, for example) unwinds like Ctrl-C, through the cleanup below.
+    # SIGTERM (from a test runner or `docker stop`, for example) unwinds through the cleanup
+    # below; not as KeyboardInterrupt, which the Mininet CLI catches and carries on.
     def on_term(_sig, _frame):
-        raise KeyboardInterrupt()
+        raise Terminated()
     signal.signal(signal.SIGTERM, on_term)
 
     # Mininet.init() would raise system-wide limits and sysctls (fixLimits); prism needs none.
@@ -360,15 +401,17 @@ def main():
     status = 1
     summary = None
     try:
-        topo = PrismTopo(specs=specs, controller_host=not args.controller_in_root)
-        switch_cls = lambda name, **kw: P4Switch(name, target=args.switch_target, node=args.node, **kw)  # noqa: E731
+        ctl_in_root = args.controller_in_root or args.external_controller
+        topo = PrismTopo(specs=specs, controller_host=not ctl_in_root)
+        switch_cls = lambda name, **kw: P4Switch(name, target=args.switch_target, node=args.node,  # noqa: E731
+                                                 external=args.external_switch, **kw)
         net = Mininet(topo=topo, switch=switch_cls, host=Host, link=Link, controller=None, autoSetMacs=False,
                       autoStaticArp=False, build=True)
         for s in specs:
             h = net.get(s.name)
             intf = h.defaultIntf().name
-            # Like a NIC on a wire: checksums filled in before the frame leaves (the controller
-            # and the eBPF program read raw frames; veth would leave CHECKSUM_PARTIAL sums).
+            # Like a NIC on a wire: checksums filled in before the frame leaves (veth would leave
+            # CHECKSUM_PARTIAL sums; the CPU port completes those too, so this is belt and braces).
             h.cmd('ethtool -K %s tx off >/dev/null 2>&1' % intf)
             h.cmd('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1')
             # The switch routes, it does not flood: every other host resolves to our switch port.
@@ -401,20 +444,28 @@ def main():
 
         cfg_file = os.path.join(RUN_DIR, 'controller.yaml')
         admin_token_file = os.path.join(RUN_DIR, 'admin.token')
-        with open(cfg_file, 'w') as f:
+        with open(cfg_file + '.tmp', 'w') as f:
             f.write(controller_config(specs, args, token_file, admin_token_file))
+        os.rename(cfg_file + '.tmp', cfg_file)
         ctl_log = os.path.join(logs, 'controller.log')
         ctl_cmd = prism + ['controller', '--config', cfg_file]
+        if args.external_controller:
+            info('*** controller: waiting for an external controller (config %s) on %s:%d\n' % (cfg_file, args.admin_host, args.admin_port))
+            admin_addr = '127.0.0.1' if args.admin_host in ('0.0.0.0', '') else args.admin_host
+            wait_for(lambda: port_open(admin_addr, args.admin_port), 120, 'the external controller\'s admin API')
         with open(ctl_log, 'ab') as log:
-            if args.controller_in_root:
+            if args.external_controller:
+                pass
+            elif ctl_in_root:
                 p = subprocess.Popen(ctl_cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
             else:
                 p = net.get('ctl').popen(ctl_cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-        procs.append(('controller', p, ctl_log))
-        wait_for(lambda: 'admin API' in tail(ctl_log, 200), 60, 'the controller', p, ctl_log)
-        info('*** controller: %s (config %s, log %s)\n' % ('root namespace' if args.controller_in_root else 'host ctl',
-                                                           cfg_file, ctl_log))
+        if not args.external_controller:
+            procs.append(('controller', p, ctl_log))
+            wait_for(lambda: 'admin API' in tail(ctl_log, 200), 60, 'the controller', p, ctl_log)
+        info('*** controller: %s (config %s, log %s)\n' % (
+            'external' if args.external_controller else 'root namespace' if ctl_in_root else 'host ctl', cfg_file, ctl_log))
 
         if args.test:
             # The controller connects to the agents after it starts: give the first request time.
@@ -439,7 +490,7 @@ def main():
                     admin_token = f.read().strip()
             except OSError:
                 admin_token = '(see %s)' % ctl_log
-            where = '' if args.controller_in_root else 'ctl '
+            where = '' if ctl_in_root else 'ctl '
             print('\nprism on Mininet: VIP http://%s:%d, %s switch, backends %s' % (
                 VIP['ip'], VIP['port'], args.switch_target, ', '.join(s.name for s in specs if s.role == 'backend')))
             print('  try:   client curl -s http://%s/bytes/1048576 -D - -o /dev/null' % VIP['ip'])
@@ -448,7 +499,7 @@ def main():
             print('  logs:  %s\n' % logs)
             CLI(net)
             status = 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         sys.stderr.write('prism_mininet: interrupted\n')
         status = 130
     except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
