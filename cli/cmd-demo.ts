@@ -107,6 +107,8 @@ async function runDemo(duration: number, connections: number, topologyFile: stri
     });
     await new Promise<void>((resolve) => gen.once('exit', () => resolve()));
     if (!final) throw new PrismError('PRISM_ERR_COMMAND_FAILED', 'the load generator ended without its summary');
+    // The last transactions may still be handing back (Done → rules out → Release → adopt).
+    for (let i = 0; i < 100 && s.handoff.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 50));
     const steps = s.handoff.stats.steps;
     const avg = (k: keyof (typeof steps)[number]): string => (steps.length ? (steps.reduce((n, x) => n + x[k], 0) / steps.length).toFixed(2) : '-');
     say(`done: ${final.requests} requests, ${final.errors} errors, ${(final.bytes / 1e6).toFixed(1)} MB, first byte p50 ${percentile(final.ttfbMs, 50).toFixed(2)} ms p99 ${percentile(final.ttfbMs, 99).toFixed(2)} ms`);

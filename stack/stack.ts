@@ -80,6 +80,8 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
   let admin: AdminApi | undefined;
   const agentProcesses = new Map<string, ChildProcess>();
   const close = async (): Promise<void> => {
+    // Let transactions still handing back finish (their rules come out), within a bound.
+    if (handoff) await waitFor(() => handoff!.inFlight === 0, 5000, 'transactions to finish').catch(() => undefined);
     await admin?.app.close();
     handoff?.close();
     await controller?.stop();
