@@ -9,11 +9,8 @@
  * walking up from this module (works from source under vitest and from dist/native/index.js);
  * PRISM_BPF_ADDON overrides the path. See docs/native.md.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BpfError, PrismError } from '../core/errors.js';
+import { addonLoader } from './load-addon.js';
 
 // ---------------------------------------------------------------------------------------------
 // records
@@ -139,45 +136,20 @@ interface RawAddon {
   ifNameToIndex(name: string, opts?: { readonly netns?: string }): number;
 }
 
-const ADDON_FILE = join('native', 'build', 'Release', 'prism_bpf.node');
+const loader = addonLoader<RawAddon>('prism_bpf', 'PRISM_BPF_ADDON', ', needs libbpf-dev libelf-dev zlib1g-dev');
 
 /** Where the built addon is, or null when it is not built. */
 export function addonPath(): string | null {
-  const override = process.env.PRISM_BPF_ADDON;
-  if (override) return existsSync(override) ? override : null;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  return loader.path();
 }
 
-let addon: RawAddon | undefined;
-
 function raw(): RawAddon {
-  if (addon) return addon;
-  const path = addonPath();
-  if (!path) {
-    throw new PrismError(
-      'PRISM_ERR_NOT_FOUND',
-      `the native addon ${ADDON_FILE} is not built: run \`node scripts/setup.mjs --build-only\` (node-gyp, needs libbpf-dev libelf-dev zlib1g-dev)`,
-    );
-  }
-  addon = createRequire(import.meta.url)(path) as RawAddon;
-  return addon;
+  return loader.load();
 }
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function addonUnavailableReason(): string | null {
-  try {
-    raw();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
+  return loader.unavailableReason();
 }
 
 interface NativeErrnoError extends Error {

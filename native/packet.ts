@@ -16,10 +16,7 @@
  * ('ERR_OUT_OF_RANGE'). The addon is loaded lazily from native/build/Release/prism_packet.node
  * (found by walking up from this module; PRISM_PACKET_ADDON overrides). See docs/native.md.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { addonLoader } from './load-addon.js';
 import { PrismError, SyscallError } from '../core/errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -63,45 +60,20 @@ interface RawAddon {
   stats(handle: RawPacketHandle): PacketStats;
 }
 
-const ADDON_FILE = join('native', 'build', 'Release', 'prism_packet.node');
+const loader = addonLoader<RawAddon>('prism_packet', 'PRISM_PACKET_ADDON');
 
 /** Where the built addon is, or null when it is not built. */
 export function packetAddonPath(): string | null {
-  const override = process.env.PRISM_PACKET_ADDON;
-  if (override) return existsSync(override) ? override : null;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  return loader.path();
 }
 
-let addon: RawAddon | undefined;
-
 function raw(): RawAddon {
-  if (addon) return addon;
-  const path = packetAddonPath();
-  if (!path) {
-    throw new PrismError(
-      'PRISM_ERR_NOT_FOUND',
-      `the native addon ${ADDON_FILE} is not built: run \`node scripts/setup.mjs --build-only\` (node-gyp)`,
-    );
-  }
-  addon = createRequire(import.meta.url)(path) as RawAddon;
-  return addon;
+  return loader.load();
 }
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function packetAddonUnavailableReason(): string | null {
-  try {
-    raw();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
+  return loader.unavailableReason();
 }
 
 interface NativeErrnoError extends Error {

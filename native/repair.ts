@@ -18,11 +18,7 @@
  * native/build/Release/prism_repair.node (found by walking up from this module;
  * PRISM_REPAIR_ADDON overrides). See docs/native.md.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PrismError } from '../core/errors.js';
+import { addonLoader } from './load-addon.js';
 import type { ConnectionState, ConnectionState__Output } from '../proto/types/prism/control/v1/ConnectionState.js';
 import { toSyscallError } from './packet.js';
 
@@ -167,45 +163,20 @@ interface RawAddon {
 // ---------------------------------------------------------------------------------------------
 // loading
 
-const ADDON_FILE = join('native', 'build', 'Release', 'prism_repair.node');
+const loader = addonLoader<RawAddon>('prism_repair', 'PRISM_REPAIR_ADDON');
 
 /** Where the built addon is, or null when it is not built. */
 export function repairAddonPath(): string | null {
-  const override = process.env.PRISM_REPAIR_ADDON;
-  if (override) return existsSync(override) ? override : null;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  return loader.path();
 }
 
-let addon: RawAddon | undefined;
-
 function raw(): RawAddon {
-  if (addon) return addon;
-  const path = repairAddonPath();
-  if (!path) {
-    throw new PrismError(
-      'PRISM_ERR_NOT_FOUND',
-      `the native addon ${ADDON_FILE} is not built: run \`node scripts/setup.mjs --build-only\` (node-gyp)`,
-    );
-  }
-  addon = createRequire(import.meta.url)(path) as RawAddon;
-  return addon;
+  return loader.load();
 }
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function repairAddonUnavailableReason(): string | null {
-  try {
-    raw();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
+  return loader.unavailableReason();
 }
 
 function call<T>(fn: (a: RawAddon) => T): T {

@@ -30,6 +30,7 @@
  * RangeError 'ERR_OUT_OF_RANGE'. A closed handle throws EBADF.
  */
 #include "napi-util.h"
+#include "netns-util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,51 +53,6 @@
 /* How long send() keeps retrying a full socket / device queue before it throws. */
 #define SEND_RETRY_NS (5 * 1000 * 1000)
 #define VLAN_TAG_LEN 4
-
-/* ------------------------------------------------------------------------------------------ */
-/* network namespace switching (for the calling thread only); same rules as bpf.c             */
-
-static bool ns_enter(napi_env env, const char *spec, int *orig) {
-  *orig = -1;
-  if (!spec) return true;
-  char path[PATH_MAX];
-  if (strchr(spec, '/'))
-    snprintf(path, sizeof path, "%s", spec);
-  else
-    snprintf(path, sizeof path, "/var/run/netns/%s", spec);
-  int target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    nu_throw_errno(env, errno, "open(netns)", path);
-    return false;
-  }
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) {
-    int e = errno;
-    close(target);
-    nu_throw_errno(env, e, "open(/proc/thread-self/ns/net)", NULL);
-    return false;
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int e = errno;
-    close(target);
-    close(self);
-    nu_throw_errno(env, e, "setns", path);
-    return false;
-  }
-  close(target);
-  *orig = self;
-  return true;
-}
-
-static void ns_leave(int orig) {
-  if (orig < 0) return;
-  if (setns(orig, CLONE_NEWNET) < 0) {
-    /* The JS thread would silently stay in another namespace: that is not recoverable. */
-    fprintf(stderr, "prism_packet: cannot return to the original network namespace: %s\n", strerror(errno));
-    abort();
-  }
-  close(orig);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* handles                                                                                    */

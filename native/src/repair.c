@@ -48,6 +48,7 @@
  * 'ERR_OUT_OF_RANGE'. restore() closes its socket on every failure path.
  */
 #include "napi-util.h"
+#include "netns-util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -70,50 +71,6 @@
 /* Receive-queue bytes restored per send(): 16 pages, under MAX_SKB_FRAGS (17) pages per skb. */
 #define RCVQ_CHUNK (64 * 1024)
 #define RCVQ_MIN_CHUNK 4096
-
-/* ------------------------------------------------------------------------------------------ */
-/* network namespace switching (calling thread only), same rules as packet.c                  */
-
-static bool ns_enter(napi_env env, const char *spec, int *orig) {
-  *orig = -1;
-  if (!spec) return true;
-  char path[PATH_MAX];
-  if (strchr(spec, '/'))
-    snprintf(path, sizeof path, "%s", spec);
-  else
-    snprintf(path, sizeof path, "/var/run/netns/%s", spec);
-  int target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    nu_throw_errno(env, errno, "open(netns)", path);
-    return false;
-  }
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) {
-    int e = errno;
-    close(target);
-    nu_throw_errno(env, e, "open(/proc/thread-self/ns/net)", NULL);
-    return false;
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int e = errno;
-    close(target);
-    close(self);
-    nu_throw_errno(env, e, "setns", path);
-    return false;
-  }
-  close(target);
-  *orig = self;
-  return true;
-}
-
-static void ns_leave(int orig) {
-  if (orig < 0) return;
-  if (setns(orig, CLONE_NEWNET) < 0) {
-    fprintf(stderr, "prism_repair: cannot return to the original network namespace: %s\n", strerror(errno));
-    abort();
-  }
-  close(orig);
-}
 
 /* socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC) in `netns` (NULL: the current one). -1 after throwing. */
 static int socket_in(napi_env env, const char *netns) {
