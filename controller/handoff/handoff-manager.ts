@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { PrismError } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { ipv4ToBytes } from '../../core/header/addr.js';
+import { toConnectionState } from '../../native/repair.js';
 import { TCP_ACK, TCP_RST } from '../../core/header/tcp.js';
 import type { ClientLink, Controller, RequestRouter } from '../controller.js';
 import type { HttpRequest, HttpSession } from '../http/intake.js';
@@ -483,29 +484,30 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
+/** The state Prepare carries: the control protocol's ConnectionState (one mapping: native/repair.ts). */
 export function toProtoState(s: TcpRepairState): Obj {
-  return {
-    client_ip: ipv4ToBytes(s.remoteIp),
-    client_port: s.remotePort,
-    vip_ip: ipv4ToBytes(s.localIp),
-    vip_port: s.localPort,
-    snd_nxt: s.sndNxt,
-    rcv_nxt: s.rcvNxt,
-    snd_una: s.sndUna,
-    snd_wnd: s.sndWnd,
-    rcv_wnd: s.rcvWnd,
-    snd_wscale: s.sndWscale,
-    rcv_wscale: s.rcvWscale,
+  return toConnectionState({
+    clientIp: ipv4ToBytes(s.remoteIp),
+    clientPort: s.remotePort,
+    vipIp: ipv4ToBytes(s.localIp),
+    vipPort: s.localPort,
+    sndNxt: s.sndNxt,
+    rcvNxt: s.rcvNxt,
+    sndUna: s.sndUna,
+    sndWnd: s.sndWnd,
+    rcvWnd: s.rcvWnd,
+    sndWscale: s.sndWscale,
+    rcvWscale: s.rcvWscale,
     mss: s.mss,
-    sack_permitted: s.sackPermitted,
-    timestamps_enabled: s.timestamps,
-    ts_val: s.tsVal,
-    ts_recent: s.tsRecent,
-    snd_wl1: s.sndWl1,
-    max_window: s.maxWindow,
-    rcv_wup: s.rcvWup,
-    wscale_ok: s.wscaleOk,
-  };
+    sackPermitted: s.sackPermitted,
+    timestampsEnabled: s.timestamps,
+    tsVal: s.tsVal,
+    tsRecent: s.tsRecent,
+    sndWl1: s.sndWl1,
+    maxWindow: s.maxWindow,
+    rcvWup: s.rcvWup,
+    wscaleOk: s.wscaleOk,
+  });
 }
 
 /** The state the agent returned, completed with what does not travel (negotiated at the handshake). */
