@@ -71,7 +71,7 @@ export class AgentServer {
       }),
       Release: this.#unary(async (req) => {
         const r = await opts.host.release(BigInt(req.transaction_id));
-        return { transaction_id: req.transaction_id, state: toConnectionState(r.state), unread: r.unread, bytes_sent: String(r.bytesSent) };
+        return { transaction_id: req.transaction_id, state: toConnectionState(r.state), unread: r.unread, unacked: r.unacked, bytes_sent: String(r.bytesSent) };
       }),
       Abort: this.#unary(async (req) => ({ found: await opts.host.abort(BigInt(req.transaction_id), String(req.reason ?? '')) })),
       Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),

@@ -145,6 +145,8 @@ export interface FrozenSocket {
   readonly state: RepairState;
   /** Bytes received and ACKed by this host but not consumed by the application, in order. */
   readonly unread: Buffer;
+  /** Bytes sent from state.sndUna on and not acknowledged yet (then any unsent ones). */
+  readonly unacked: Buffer;
   /** The raw dump (queue sizes, TCP_INFO) for diagnostics. */
   readonly dump: RepairDump;
   /** Bytes the application had written that were still in Node's buffer (lost; 0 when the transaction finished). */
@@ -175,5 +177,5 @@ export function freezeSocket(socket: Socket): FrozenSocket {
   const unread = Buffer.concat([...(prefix ? [prefix] : []), buffered, d.recvQueue]);
   socket.on('error', () => {});
   socket.destroy(); // close(fd) in repair mode: no FIN, no RST
-  return { state: { ...stateOf(d), recvQueue: unread }, unread, dump: d, writePending };
+  return { state: { ...stateOf(d), recvQueue: unread }, unread, unacked: d.sendQueue, dump: d, writePending };
 }

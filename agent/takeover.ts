@@ -332,9 +332,13 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
     const finish = (): void => {
       if (settled) return;
       // Everything written must have left Node and been acknowledged by the peer.
+      // Done when everything written has left: Node's buffer is empty and the kernel sent it all
+      // (SIOCOUTQNSD = 0). Waiting for the client's ACK too would add its delayed-ACK timer
+      // (40 ms on Linux) to about every other transaction; the unacknowledged tail travels back
+      // at Release instead, for the controller to retransmit if it is lost.
       let outq = 0;
       try {
-        outq = socket.writableLength === 0 ? queues(fd).outq : -1;
+        outq = socket.writableLength === 0 ? queues(fd).notsent : -1;
       } catch (e) {
         return fail(e as Error);
       }

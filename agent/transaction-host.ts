@@ -33,6 +33,8 @@ export interface ReleaseResult {
   readonly state: ConnectionStateRecord;
   /** Bytes the backend's kernel ACKed but the application did not read: the next request's start. */
   readonly unread: Buffer;
+  /** Response bytes sent and not yet acknowledged (from state.sndUna): the controller retransmits them if needed. */
+  readonly unacked: Buffer;
   readonly bytesSent: bigint;
 }
 

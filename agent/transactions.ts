@@ -97,7 +97,7 @@ export class ServerTransactions implements TransactionHost {
     this.#forget(tx);
     const frozen = freezeSocket(tx.socket!);
     const { recvQueue: _q, ...state } = frozen.state;
-    return { state, unread: frozen.unread, bytesSent: tx.bytesSent };
+    return { state, unread: frozen.unread, unacked: frozen.unacked, bytesSent: tx.bytesSent };
   }
 
   async abort(id: bigint, reason: string): Promise<boolean> {

@@ -108,6 +108,8 @@ export interface RepairTcpInfo {
 
 /** dump(): the state plus queue sizes and diagnostics. */
 export interface RepairDump extends RepairState {
+  /** The send queue from snd_una (unacknowledged, then unsent bytes): whoever takes over retransmits them. */
+  readonly sendQueue: Buffer;
   /** SIOCOUTQ: bytes in the send queue (unsent + unacknowledged). */
   readonly sendQueueBytes: number;
   /** SIOCOUTQNSD: bytes queued and not sent yet. */
@@ -331,6 +333,6 @@ export function fromConnectionState(c: ConnectionState, recvQueue: Uint8Array = 
 
 /** Just the RepairState fields of a dump (drops the diagnostics). */
 export function stateOf(d: RepairDump): RepairState {
-  const { sendQueueBytes: _a, unsentBytes: _b, unackedBytes: _c, usecTimestamps: _d, tcpInfo: _e, ...s } = d;
+  const { sendQueue: _q, sendQueueBytes: _a, unsentBytes: _b, unackedBytes: _c, usecTimestamps: _d, tcpInfo: _e, ...s } = d;
   return s;
 }

@@ -240,7 +240,30 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
 
   route(req: HttpRequest, session: HttpSession<ClientLink>): boolean {
     const conn = session.conn;
-    if (conn.state !== 'ESTABLISHED' || conn.unacknowledged > 0) return false;
+    if (conn.state !== 'ESTABLISHED') return false;
+    if (conn.unacknowledged > 0) {
+      // The previous response's tail is not acknowledged yet (a pipelined request arrived with
+      // it): TCP_REPAIR restores a socket with nothing in flight, so wait for the client's ACK
+      // (or our retransmission's), then hand the request off.
+      void this.#whenAcknowledged(conn, 3000).then((ok) => {
+        if (!ok || !this.#take(req, session)) session.respond503(ok ? 'no backend is available' : 'the connection is stalled');
+      });
+      return true;
+    }
+    return this.#take(req, session);
+  }
+
+  async #whenAcknowledged(conn: TcpConnection<ClientLink>, ms: number): Promise<boolean> {
+    const t0 = Date.now();
+    while (conn.unacknowledged > 0) {
+      if (conn.closed || Date.now() - t0 > ms) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return conn.state === 'ESTABLISHED';
+  }
+
+  #take(req: HttpRequest, session: HttpSession<ClientLink>): boolean {
+    const conn = session.conn;
     const d = this.decide(req, session, this.#backends);
     if (d === null) return false;
     if ('reject' in d) {
@@ -298,11 +321,12 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   }
 
   /**
-   * One transaction: rules, then Prepare-and-start in one call; at the end the rule delete and
-   * Release run together. The from-backend rule drops the backend's RSTs (drop_rst), so a client
-   * segment that reaches the backend before its socket exists or after it is frozen is lost (and
-   * retransmitted by the client), never answered with a reset (invariant 1); the client's window
-   * is closed meanwhile, so no request data is in flight.
+   * One transaction: rules, then Prepare-and-start in one call; Done when the response is sent;
+   * Release (with the unacknowledged tail), then the rule delete, then adopt. The from-backend
+   * rule drops the backend's RSTs (drop_rst), so a client segment that reaches the backend before
+   * its socket exists or after it is closed is lost (and retransmitted by the client), never
+   * answered with a reset (invariant 1); the client's window is closed meanwhile, so no request
+   * data is in flight.
    */
   async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean, session: HttpSession<ClientLink>): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null }> {
     const t = this.#timeouts;
@@ -361,19 +385,18 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       phase = 'after';
       tx.record.state = 'transfer';
       const bytesSent = await timed('transfer', withTimeout(done, t.transactionMs, 'the response did not complete'));
-      // 4+5. Delete the rules (client segments reach the controller again, dropped while frozen)
-      // and Release (the agent freezes, dumps and closes the socket without a packet).
+      // 4. Release: the agent freezes, dumps and closes the socket without a packet. It comes
+      // before the rule delete: the response's tail may still be unacknowledged, and a backend
+      // that retransmits it (RTO, tail-loss probe) after its rule is gone would reach the client
+      // from its own address, and the client would answer with a RST.
       tx.record.state = 'release';
-      const [del, rel] = await Promise.allSettled([
-        timed('deleteRules', this.#writeRules(tx, 'DELETE', isRead)).then(() => {
-          tx.rulesInstalled = false;
-        }),
-        timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs)),
-      ]);
-      if (del.status === 'rejected') throw del.reason;
-      if (rel.status === 'rejected') throw rel.reason;
+      const rel = await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs));
+      // 5. Delete the rules: client segments reach the controller again (dropped while frozen;
+      // before that, the closed backend socket's RSTs were dropped by drop_rst).
+      await timed('deleteRules', this.#writeRules(tx, 'DELETE', isRead));
+      tx.rulesInstalled = false;
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
-      const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.value.state, tx.exported), Buffer.from(rel.value.unread ?? []), tx.link);
+      const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link, Buffer.from(rel.unacked ?? []));
       conn.setReceiveWindow('open');
       tx.backend.served++;
       this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;

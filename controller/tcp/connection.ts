@@ -343,12 +343,15 @@ export class TcpConnection<L = unknown> {
   }
 
   /** Restores a state handed back by a backend (endpoint.adopt). */
-  restore(s: TcpRepairState, unread: Buffer, link: L, tsFloor: number): void {
+  restore(s: TcpRepairState, unread: Buffer, link: L, tsFloor: number, unacked: Buffer = Buffer.alloc(0)): void {
     this.link = link;
     this.handoff = HandoffState.LIVE;
     this.st = TcpState.ESTABLISHED;
     this.closeReason = null;
-    this.sndUna = seq(s.sndNxt);
+    // The backend's send queue from snd_una (sent but unacknowledged, then unsent) becomes ours:
+    // retransmitted on RTO, trimmed by the client's ACKs, the unsent part sent by transmit().
+    const withTail = unacked.length > 0;
+    this.sndUna = seq(withTail ? s.sndUna : s.sndNxt);
     this.sndNxt = seq(s.sndNxt);
     this.sndMax = seq(s.sndNxt);
     this.sndWl1 = seq(s.sndWl1);
@@ -367,13 +370,14 @@ export class TcpConnection<L = unknown> {
     this.ooo = null;
     this.oooFinSeq = -1;
     this.peerFin = false;
-    this.sndQ = null;
+    this.sndQ = withTail ? Buffer.from(unacked) : null;
     this.finQueued = false;
     this.finSeq = -1;
     this.dupAcks = 0;
     this.retries = 0;
     this.rttSeq = -1;
     this.cwnd = this.host.config.initialCwndSegments * this.sendMss();
+    if (withTail && this.sndUna !== this.sndNxt) this.rtoAt = Math.floor(this.host.clock.now()) + this.rto;
     this.tsRecent = s.tsRecent;
     // TSval never goes backwards (RFC 7323 5.4, PAWS at the client): continue from the larger of
     // our clock and the backend's.

@@ -131,9 +131,10 @@ export class TcpEndpoint<L = unknown> implements ConnectionHost<TcpConnection<L>
    * back by a backend, with `unread` as its first unread bytes; then re-opens the window with an
    * ACK. Adoption is allowed beyond maxConnections (the connection was ours before).
    */
-  adopt(state: TcpRepairState, unread: Buffer, link: L): TcpConnection<L> {
-    if (state.sndUna >>> 0 !== state.sndNxt >>> 0) {
-      throw new InvalidArgumentError(`adopt: the backend left ${(state.sndNxt - state.sndUna) >>> 0} bytes unacknowledged; only a quiescent connection can be adopted`);
+  adopt(state: TcpRepairState, unread: Buffer, link: L, unacked: Buffer = Buffer.alloc(0)): TcpConnection<L> {
+    const inFlight = (state.sndNxt - state.sndUna) >>> 0;
+    if (inFlight > unacked.length) {
+      throw new InvalidArgumentError(`adopt: the backend left ${inFlight} bytes unacknowledged but handed back ${unacked.length}`);
     }
     const localIp = ipv4ToNumber(state.localIp);
     const lkey = listenerKey(localIp, state.localPort);
@@ -168,7 +169,7 @@ export class TcpEndpoint<L = unknown> implements ConnectionHost<TcpConnection<L>
       this.stats.connectionsCreated++;
     }
     // The backend's clock went on while it held the connection; its TSval at release is a floor.
-    conn.restore(state, unread, link, state.tsVal);
+    conn.restore(state, unread, link, state.tsVal, unacked);
     const c = conn;
     c.withBusy(() => {
       c.setReceiveWindow('open');

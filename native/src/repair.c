@@ -590,6 +590,38 @@ static napi_value js_dump(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  /* Send-queue bytes from snd_una (sent and unacknowledged, then unsent): peek them on the
+   * send queue, so whoever takes the connection over can retransmit them. */
+  uint8_t *sq = NULL;
+  ssize_t sgot = 0;
+  if (outq > 0) {
+    sq = malloc((size_t)outq);
+    const char *sop = NULL;
+    int se = 0;
+    if (!sq) {
+      sop = "malloc";
+      se = ENOMEM;
+    } else if (set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0) {
+      sop = "setsockopt(TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)";
+      se = errno;
+    } else {
+      do sgot = recv(fd, sq, (size_t)outq, MSG_PEEK | MSG_DONTWAIT);
+      while (sgot < 0 && errno == EINTR);
+      if (sgot < 0) {
+        sop = "recv(MSG_PEEK, TCP_SEND_QUEUE)";
+        se = errno;
+      } else if (sgot != outq) {
+        sop = "recv(MSG_PEEK, TCP_SEND_QUEUE)";
+        se = EIO;
+      }
+    }
+    if (sop) {
+      free(rq);
+      free(sq);
+      nu_throw_errno(env, se, sop, NULL);
+      return NULL;
+    }
+  }
   int mss = 0, tsval = 0;
   struct tcp_repair_window w;
   socklen_t l1 = sizeof mss, l2 = sizeof w, l3 = sizeof tsval;
@@ -605,6 +637,7 @@ static napi_value js_dump(napi_env env, napi_callback_info info) {
   if (op) {
     int e = errno;
     free(rq);
+    free(sq);
     nu_throw_errno(env, e, op, NULL);
     return NULL;
   }
@@ -612,7 +645,9 @@ static napi_value js_dump(napi_env env, napi_callback_info info) {
   napi_value o;
   napi_value qbuf = nu_buffer_copy(env, rq, (size_t)got);
   free(rq);
-  if (!qbuf) return NULL;
+  napi_value sbuf = qbuf ? nu_buffer_copy(env, sq, (size_t)sgot) : NULL;
+  free(sq);
+  if (!qbuf || !sbuf) return NULL;
   NU_CALL(env, napi_create_object(env, &o));
   bool ts = (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0;
   bool ws = (ti.tcpi_options & TCPI_OPT_WSCALE) != 0;
@@ -631,7 +666,7 @@ static napi_value js_dump(napi_env env, napi_callback_info info) {
             nu_set_u32(env, o, "tsRecent", 0) && nu_set_u32(env, o, "sndWl1", w.snd_wl1) &&
             nu_set_u32(env, o, "maxWindow", w.max_window) && nu_set_u32(env, o, "rcvWup", w.rcv_wup) &&
             set_obj_bool(env, o, "wscaleOk", ws) &&
-            nu_set(env, o, "recvQueue", qbuf) && nu_set_u32(env, o, "sendQueueBytes", (uint32_t)outq) &&
+            nu_set(env, o, "recvQueue", qbuf) && nu_set(env, o, "sendQueue", sbuf) && nu_set_u32(env, o, "sendQueueBytes", (uint32_t)outq) &&
             nu_set_u32(env, o, "unsentBytes", (uint32_t)notsent) &&
             nu_set_u32(env, o, "unackedBytes", (uint32_t)(outq - notsent)) &&
             set_obj_bool(env, o, "usecTimestamps", ts && (tsval & 1)) && set_tcp_info(env, o, &ti);

@@ -491,7 +491,7 @@ const PRISM_CONTROL_V1: FieldTable = {
   },
   PrepareResponse: { transaction_id: [1, 'uint64'], ready: [2, 'PrepareResponse.Ready'], refused: [3, 'PrepareResponse.Refused'] },
   'PrepareResponse.Refused': { reason: [1, 'RefuseReason'], detail: [2, 'string'] },
-  ReleaseResponse: { transaction_id: [1, 'uint64'], state: [2, 'ConnectionState'], unread: [3, 'bytes'], bytes_sent: [4, 'uint64'] },
+  ReleaseResponse: { transaction_id: [1, 'uint64'], state: [2, 'ConnectionState'], unread: [3, 'bytes'], bytes_sent: [4, 'uint64'], unacked: [5, 'bytes'] },
   AgentEvent: { done: [1, 'Done'], aborted: [2, 'Aborted'], load: [3, 'LoadReport'] },
   LoadReport: {
     agent: [1, 'string'],

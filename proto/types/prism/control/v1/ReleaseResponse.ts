@@ -9,6 +9,7 @@ export interface ReleaseResponse {
   'state'?: (_prism_control_v1_ConnectionState | null);
   'unread'?: (Buffer | Uint8Array | string);
   'bytes_sent'?: (number | string | Long);
+  'unacked'?: (Buffer | Uint8Array | string);
 }
 
 export interface ReleaseResponse__Output {
@@ -16,4 +17,5 @@ export interface ReleaseResponse__Output {
   'state': (_prism_control_v1_ConnectionState__Output | null);
   'unread': (Buffer);
   'bytes_sent': (string);
+  'unacked': (Buffer);
 }
