@@ -112,6 +112,35 @@ describe('export → adopt round trip', () => {
     expect(again.rcvNxt).toBe(back.rcvNxt);
   });
 
+  it('adopts an unacknowledged tail: retransmits it on RTO, forgets it when the client ACKs it', () => {
+    const { t, c, conn } = setup();
+    conn.freeze();
+    const { state } = conn.exportState();
+    // The backend sent 3000 bytes; the client has ACKed 1800 of them.
+    const tail = Buffer.alloc(1200, 0x7a);
+    const back: TcpRepairState = { ...state, sndUna: (state.sndNxt + 1800) >>> 0, sndNxt: (state.sndNxt + 3000) >>> 0 };
+    const adopted = t.ep.adopt(back, Buffer.alloc(0), c.link, tail);
+    t.take(); // the window-opening ACK
+    expect(adopted.unacknowledged).toBe(1200);
+    // Nobody ACKs: the tail goes out again from snd_una after the RTO.
+    t.clock.advance(1500);
+    const re = t.take().find((o) => o.payload.length > 0)!;
+    expect(re.seq).toBe(back.sndUna);
+    expect(re.payload.equals(tail)).toBe(true);
+    // The client's ACK of it empties the queue; a new hand-off may export again.
+    c.send({ ack: back.sndNxt });
+    expect(adopted.unacknowledged).toBe(0);
+    adopted.freeze();
+    expect(adopted.exportState().state.sndUna).toBe(back.sndNxt);
+  });
+
+  it('refuses a hand-back whose unacknowledged bytes are missing', () => {
+    const { t, c, conn } = setup();
+    conn.freeze();
+    const { state } = conn.exportState();
+    expect(() => t.ep.adopt({ ...state, sndNxt: (state.sndNxt + 10) >>> 0 }, Buffer.alloc(0), c.link)).toThrow(/10 bytes unacknowledged but handed back 0/);
+  });
+
   it('when our clock is ahead of the backend, our clock is kept', () => {
     const { t, c, conn } = setup();
     conn.freeze();
