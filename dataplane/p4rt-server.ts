@@ -312,18 +312,19 @@ export class EmbeddedSwitch {
     if (l.kind === 'ternary' && priority <= 0) fail(Code.INVALID_ARGUMENT, `table ${l.name}: entries of a ternary table need a priority > 0`);
     if (l.kind !== 'ternary' && priority !== 0) fail(Code.INVALID_ARGUMENT, `table ${l.name}: priority must be 0 for a table without ternary keys`);
     const opts = l.kind === 'ternary' ? { priority } : {};
-    const describe = `table ${l.name} entry ${describeMatch(match)}`;
+    // Only failures name the entry: building the description for every update costs throughput.
+    const describe = (): string => `table ${l.name} entry ${describeMatch(match)}`;
     try {
       if (type === 'INSERT') dp.writeEntry(l.name, match, this.#decodeAction(l, te), { ...opts, mode: 'insert' });
       else if (type === 'MODIFY') dp.writeEntry(l.name, match, this.#decodeAction(l, te), { ...opts, mode: 'modify' });
       else if (type === 'DELETE') {
-        if (!dp.deleteEntry(l.name, match, opts)) fail(Code.NOT_FOUND, `${describe} does not exist`);
+        if (!dp.deleteEntry(l.name, match, opts)) fail(Code.NOT_FOUND, `${describe()} does not exist`);
       } else fail(Code.INVALID_ARGUMENT, `update type ${type} is not INSERT, MODIFY or DELETE`);
     } catch (err) {
       if (err instanceof P4rtStatusError) throw err;
       const code = (err as { code?: string }).code;
-      if (code === 'PRISM_ERR_ALREADY_EXISTS') fail(Code.ALREADY_EXISTS, `${describe} already exists`);
-      if (code === 'PRISM_ERR_NOT_FOUND') fail(Code.NOT_FOUND, `${describe} does not exist`);
+      if (code === 'PRISM_ERR_ALREADY_EXISTS') fail(Code.ALREADY_EXISTS, `${describe()} already exists`);
+      if (code === 'PRISM_ERR_NOT_FOUND') fail(Code.NOT_FOUND, `${describe()} does not exist`);
       if (code === 'PRISM_ERR_TABLE_FULL') fail(Code.RESOURCE_EXHAUSTED, `table ${l.name} is full (${l.size} entries)`);
       if (code === 'PRISM_ERR_INVALID_ARGUMENT') fail(Code.INVALID_ARGUMENT, (err as Error).message);
       throw err;
