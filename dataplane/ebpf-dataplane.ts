@@ -77,6 +77,12 @@ export class EbpfDataplane {
   readonly programFd: number;
   readonly #layouts: ReadonlyMap<string, TableLayout>;
   readonly #attachments: PortAttachment[] = [];
+  /**
+   * Exact-match tables: the keys this data plane wrote (it is the only writer of table entries),
+   * so a batch insert can refuse existing keys without a lookup per key: the kernel's batch
+   * update takes no BPF_NOEXIST.
+   */
+  readonly #hashKeys = new Map<string, Set<string>>();
   /** Ternary tables: slot index by key|mask|priority, so modify/delete find their slot. */
   readonly #ternarySlots = new Map<string, Map<string, number>>();
 
@@ -94,6 +100,7 @@ export class EbpfDataplane {
         );
       }
       if (l.kind === 'ternary') this.#ternarySlots.set(l.name, new Map());
+      if (l.kind === 'hash') this.#hashKeys.set(l.name, new Set());
     }
   }
 
@@ -202,6 +209,7 @@ export class EbpfDataplane {
     if (mode === 'insert' && l.kind === 'hash') {
       // One syscall: the kernel refuses an existing key (EEXIST) with BPF_NOEXIST.
       this.#update(table, m, key.mapKey, encodeValue(l, action), MapUpdateFlags.NOEXIST);
+      this.#hashKeys.get(table)!.add(key.mapKey.toString('hex'));
       return;
     }
     const cur = this.#exactLookup(l, m, key.mapKey);
@@ -210,6 +218,7 @@ export class EbpfDataplane {
     const old = cur ? decodeValue(l, cur) : undefined;
     const value = encodeValue(l, action, old ? { packets: old.packets, bytes: old.bytes } : {});
     this.#update(table, m, key.mapKey, value, mode === 'insert' ? MapUpdateFlags.NOEXIST : MapUpdateFlags.ANY);
+    this.#hashKeys.get(table)?.add(key.mapKey.toString('hex'));
   }
 
   #update(table: string, m: BpfMap, key: Buffer, value: Buffer, flags: number): void {
@@ -225,6 +234,62 @@ export class EbpfDataplane {
     }
   }
 
+  /**
+   * Inserts many entries of an exact-match table with few syscalls (BPF_MAP_UPDATE_BATCH with
+   * BPF_NOEXIST). Returns, per entry, null when it went in or the PrismError it failed with
+   * (ALREADY_EXISTS, TABLE_FULL, INVALID_ARGUMENT), in order; one failure does not stop the rest.
+   */
+  insertBatch(table: string, entries: readonly { match: MatchSpec; action: ActionValue }[]): (PrismError | null)[] {
+    const l = this.layout(table);
+    if (l.kind !== 'hash') {
+      return entries.map((e) => {
+        try {
+          this.writeEntry(table, e.match, e.action, { mode: 'insert' });
+          return null;
+        } catch (err) {
+          if (err instanceof PrismError) return err;
+          throw err;
+        }
+      });
+    }
+    const results: (PrismError | null)[] = new Array(entries.length).fill(null);
+    const known = this.#hashKeys.get(table)!;
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    const index: number[] = [];
+    const ids: string[] = [];
+    const batch = new Set<string>();
+    entries.forEach((e, i) => {
+      try {
+        const k = encodeKey(l, e.match).mapKey;
+        const id = k.toString('hex');
+        if (known.has(id) || batch.has(id)) {
+          results[i] = new PrismError('PRISM_ERR_ALREADY_EXISTS', `table ${table}: entry exists`);
+          return;
+        }
+        values.push(encodeValue(l, e.action));
+        keys.push(k);
+        index.push(i);
+        ids.push(id);
+        batch.add(id);
+      } catch (err) {
+        if (!(err instanceof PrismError)) throw err;
+        results[i] = err;
+      }
+    });
+    const m = this.#map(l.mapName);
+    for (let start = 0; start < keys.length; ) {
+      const r = m.updateBatch(keys.slice(start), values.slice(start), MapUpdateFlags.ANY);
+      for (let k = start; k < start + r.updated; k++) known.add(ids[k]!);
+      start += r.updated;
+      if (r.code === null) break;
+      if (r.code === 'E2BIG' || r.code === 'ENOMEM' || r.code === 'ENOSPC') results[index[start]!] = new PrismError('PRISM_ERR_TABLE_FULL', `table ${table} is full (${l.size} entries)`);
+      else throw new PrismError('PRISM_ERR_BPF', `table ${table}: batch insert failed with ${r.code}`);
+      start++;
+    }
+    return results;
+  }
+
   /** Deletes an entry; false when it did not exist. */
   deleteEntry(table: string, match: MatchSpec, opts: { priority?: number } = {}): boolean {
     const l = this.layout(table);
@@ -238,7 +303,9 @@ export class EbpfDataplane {
       slots.delete(id);
       return true;
     }
-    return this.#map(l.mapName).delete(key.mapKey);
+    const deleted = this.#map(l.mapName).delete(key.mapKey);
+    if (deleted) this.#hashKeys.get(table)?.delete(key.mapKey.toString('hex'));
+    return deleted;
   }
 
   /** The entry for `match`, with its direct counter, or null. */

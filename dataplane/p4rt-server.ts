@@ -272,15 +272,47 @@ export class EmbeddedSwitch {
     if (req.atomicity && req.atomicity !== 'CONTINUE_ON_ERROR') fail(Code.UNIMPLEMENTED, `atomicity ${req.atomicity} is not supported`);
     const { p, dp } = this.#requirePipeline();
     const updates = (req.updates ?? []) as Obj[];
-    const results = updates.map((u) => {
+    type Result = { canonical_code: number; message: string };
+    const OK: Result = { canonical_code: Code.OK, message: '' };
+    const failure = (err: unknown): Result => {
+      const e = toServiceError(err);
+      return { canonical_code: e.code ?? Code.UNKNOWN, message: e.details ?? String(err) };
+    };
+    const results: Result[] = new Array(updates.length);
+    // Runs of INSERTs into one exact-match table go to the kernel in one batch (BPF_MAP_UPDATE_BATCH);
+    // anything else is applied one by one, in order, after the pending run.
+    let run: { layout: TableLayout; items: { i: number; match: Map<string, FieldMatchValue>; action: { actionId: number; params: Buffer[] } }[] } | null = null;
+    const flush = (): void => {
+      if (!run) return;
+      const r = run;
+      run = null;
+      dp.insertBatch(r.layout.name, r.items).forEach((err, k) => {
+        const item = r.items[k]!;
+        if (!err) results[item.i] = OK;
+        else if (err.code === 'PRISM_ERR_ALREADY_EXISTS') results[item.i] = failure(new P4rtStatusError(Code.ALREADY_EXISTS, `table ${r.layout.name} entry ${describeMatch(item.match)} already exists`));
+        else if (err.code === 'PRISM_ERR_TABLE_FULL') results[item.i] = failure(new P4rtStatusError(Code.RESOURCE_EXHAUSTED, `table ${r.layout.name} is full (${r.layout.size} entries)`));
+        else results[item.i] = failure(new P4rtStatusError(Code.INVALID_ARGUMENT, err.message));
+      });
+    };
+    updates.forEach((u, i) => {
       try {
+        const te = u.type === 'INSERT' && u.entity?.entity === 'table_entry' ? (u.entity.table_entry as Obj) : null;
+        const layout = te && !te.is_default_action && !te.priority ? p.byId.get(te.table_id) : undefined;
+        if (te && layout?.kind === 'hash') {
+          const item = { i, match: decodeMatch(layout, te.match ?? []), action: this.#decodeAction(layout, te) };
+          if (run && run.layout !== layout) flush();
+          run ??= { layout, items: [] };
+          run.items.push(item);
+          return;
+        }
+        flush();
         this.#applyUpdate(p, dp, u);
-        return { canonical_code: Code.OK, message: '' };
+        results[i] = OK;
       } catch (err) {
-        const e = toServiceError(err);
-        return { canonical_code: e.code ?? Code.UNKNOWN, message: e.details ?? String(err) };
+        results[i] = failure(err);
       }
     });
+    flush();
     const failed = results.filter((r) => r.canonical_code !== Code.OK).length;
     if (failed === 0) return {};
     const status = {

@@ -99,6 +99,13 @@ export interface ProgStats {
   readonly tag: string;
 }
 
+/** What BPF_MAP_UPDATE_BATCH did: `updated` elements went in; `code` names why the next one did not (null: all did). */
+export interface BatchUpdateResult {
+  readonly updated: number;
+  readonly errno: number;
+  readonly code: string | null;
+}
+
 /** Flags for mapUpdate (BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK). */
 export const MapUpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2, LOCK: 4 } as const;
 
@@ -121,6 +128,7 @@ interface RawAddon {
   listMaps(handle: RawObjectHandle): BpfMapInfo[];
   mapInfo(fd: number): MapFdInfo;
   mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number, keySize?: number, valueLength?: number): void;
+  mapUpdateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, elemFlags: number, keySize: number, valueLength: number): BatchUpdateResult;
   mapLookup(fd: number, key: Uint8Array, keySize?: number, valueLength?: number): Buffer | null;
   mapDelete(fd: number, key: Uint8Array, keySize?: number): boolean;
   mapKeys(fd: number): Buffer[];
@@ -296,6 +304,17 @@ export class BpfMap {
     this.#check('update');
     // Known sizes spare the addon a bpf_obj_get_info_by_fd per call (it still checks the buffers against them).
     call((a) => a.mapUpdate(this.fd, key, value, flags, this.keySize, this.valueBufferSize));
+  }
+  /**
+   * Many elements in one syscall (BPF_MAP_UPDATE_BATCH). Stops at the first element that fails:
+   * the result says how many went in and why the next did not.
+   */
+  updateBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[], flags: number = MapUpdateFlags.ANY): BatchUpdateResult {
+    this.#check('updateBatch');
+    if (keys.length !== values.length) throw new RangeError('updateBatch: as many keys as values are needed');
+    for (const k of keys) if (k.length !== this.keySize) throw new RangeError(`updateBatch: keys must be ${this.keySize} bytes`);
+    for (const v of values) if (v.length !== this.valueBufferSize) throw new RangeError(`updateBatch: values must be ${this.valueBufferSize} bytes`);
+    return call((a) => a.mapUpdateBatch(this.fd, Buffer.concat(keys), Buffer.concat(values), keys.length, flags, this.keySize, this.valueBufferSize));
   }
   lookup(key: Uint8Array): Buffer | null {
     this.#check('lookup');

@@ -359,6 +359,44 @@ static napi_value js_map_update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * mapUpdateBatch(fd, keys, values, count, elemFlags, keySize, valueLength) -> {updated, errno, code}:
+ * BPF_MAP_UPDATE_BATCH of `count` packed keys and values. It stops at the first element that
+ * fails (say EEXIST with BPF_NOEXIST): `updated` elements before it are in the map, and `code`
+ * names the failure (null when all went in), so the caller can report that one and go on.
+ */
+static napi_value js_map_update_batch(napi_env env, napi_callback_info info) {
+  NU_ARGS(env, info, 7);
+  int fd;
+  void *keys, *values;
+  size_t klen, vlen;
+  uint32_t count, flags, ks, vl;
+  if (!nu_arg_fd(env, argv[0], "fd", &fd) || !nu_arg_bytes(env, argv[1], "keys", &keys, &klen) ||
+      !nu_arg_bytes(env, argv[2], "values", &values, &vlen) || !nu_arg_u32(env, argv[3], "count", &count) ||
+      !nu_arg_u32(env, argv[4], "elemFlags", &flags) || !nu_arg_u32(env, argv[5], "keySize", &ks) ||
+      !nu_arg_u32(env, argv[6], "valueLength", &vl))
+    return NULL;
+  if (!check_len(env, "keys", klen, (size_t)count * ks, "mapUpdateBatch") ||
+      !check_len(env, "values", vlen, (size_t)count * vl, "mapUpdateBatch"))
+    return NULL;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
+  uint32_t n = count;
+  int err = count > 0 ? bpf_map_update_batch(fd, keys, values, &n, &opts) : 0;
+  if (err == 0) n = count;
+  napi_value o;
+  NU_CALL(env, napi_create_object(env, &o));
+  if (!nu_set_u32(env, o, "updated", n) || !nu_set_u32(env, o, "errno", err < 0 ? (uint32_t)-err : 0)) return NULL;
+  napi_value code;
+  if (err < 0) {
+    const char *name = strerrorname_np(-err);
+    NU_CALL(env, napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code));
+  } else {
+    NU_CALL(env, napi_get_null(env, &code));
+  }
+  NU_CALL(env, napi_set_named_property(env, o, "code", code));
+  return o;
+}
+
 static napi_value js_map_lookup(napi_env env, napi_callback_info info) {
   NU_ARGS(env, info, 4);
   int fd;
@@ -827,6 +865,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listMaps", js_list_maps},
       {"mapInfo", js_map_info},
       {"mapUpdate", js_map_update},
+      {"mapUpdateBatch", js_map_update_batch},
       {"mapLookup", js_map_lookup},
       {"mapDelete", js_map_delete},
       {"mapKeys", js_map_keys},

@@ -233,6 +233,19 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     }
   });
 
+  it('the same key twice in one batch: the first goes in, the second is ALREADY_EXISTS', async () => {
+    const e = vipEntry(0x0a0000c8);
+    const err = await write([
+      { type: 'INSERT', entity: { table_entry: e } },
+      { type: 'INSERT', entity: { table_entry: e } },
+    ]).then(
+      () => null,
+      (x: grpc.ServiceError) => x,
+    );
+    expect(perUpdate(err!).map((x) => x.code)).toEqual([grpc.status.OK, grpc.status.ALREADY_EXISTS]);
+    await write([{ type: 'DELETE', entity: { table_entry: e } }]);
+  });
+
   it('a full table answers RESOURCE_EXHAUSTED', async () => {
     const updates = Array.from({ length: 260 }, (_, i) => ({ type: 'INSERT', entity: { table_entry: vipEntry(0x0b000000 + i) } }));
     const err = await write(updates).then(
