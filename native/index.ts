@@ -10,7 +10,7 @@
  * PRISM_BPF_ADDON overrides the path. See docs/native.md.
  */
 import { BpfError, PrismError } from '../core/errors.js';
-import { addonLoader } from './load-addon.js';
+import { addonLoader, isNativeErrnoError } from './load-addon.js';
 
 // ---------------------------------------------------------------------------------------------
 // records
@@ -160,21 +160,9 @@ export function addonUnavailableReason(): string | null {
   return loader.unavailableReason();
 }
 
-interface NativeErrnoError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
-
-function isErrnoError(e: unknown): e is NativeErrnoError {
-  if (!(e instanceof Error)) return false;
-  const r = e as Partial<NativeErrnoError>;
-  return typeof r.code === 'string' && /^E[A-Z0-9]+$/.test(r.code) && typeof r.errno === 'number' && typeof r.syscall === 'string';
-}
-
 /** Turn the addon's errno-carrying Errors into BpfError; everything else passes through. */
 export function toBpfError(e: unknown): unknown {
-  if (!isErrnoError(e)) return e;
+  if (!isNativeErrnoError(e)) return e;
   return new BpfError(e.syscall, e.errno, e.code, e.message, { cause: e });
 }
 

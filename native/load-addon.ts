@@ -50,3 +50,16 @@ export function addonLoader<T>(name: string, envOverride: string, buildHint = ''
   };
   return { path, load, unavailableReason };
 }
+
+/** An Error the addons throw for a failed system call: `code` is the errno name. */
+export interface NativeErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isNativeErrnoError(e: unknown): e is NativeErrnoError {
+  if (!(e instanceof Error) || e instanceof PrismError) return false;
+  const r = e as Partial<NativeErrnoError>;
+  return typeof r.code === 'string' && /^E[A-Z0-9]+$/.test(r.code) && typeof r.errno === 'number' && typeof r.syscall === 'string';
+}

@@ -16,7 +16,7 @@
  * ('ERR_OUT_OF_RANGE'). The addon is loaded lazily from native/build/Release/prism_packet.node
  * (found by walking up from this module; PRISM_PACKET_ADDON overrides). See docs/native.md.
  */
-import { addonLoader } from './load-addon.js';
+import { addonLoader, isNativeErrnoError } from './load-addon.js';
 import { PrismError, SyscallError } from '../core/errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -76,21 +76,9 @@ export function packetAddonUnavailableReason(): string | null {
   return loader.unavailableReason();
 }
 
-interface NativeErrnoError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
-
-function isErrnoError(e: unknown): e is NativeErrnoError {
-  if (!(e instanceof Error) || e instanceof PrismError) return false;
-  const r = e as Partial<NativeErrnoError>;
-  return typeof r.code === 'string' && /^E[A-Z0-9]+$/.test(r.code) && typeof r.errno === 'number' && typeof r.syscall === 'string';
-}
-
 /** Turn the addon's errno-carrying Errors into SyscallError; everything else passes through. */
 export function toSyscallError(e: unknown): unknown {
-  if (!isErrnoError(e)) return e;
+  if (!isNativeErrnoError(e)) return e;
   return new SyscallError(e.syscall, e.errno, e.code, e.message, { cause: e });
 }
 
