@@ -113,7 +113,7 @@ async function runDemo(duration: number, connections: number, topologyFile: stri
     const avg = (k: keyof (typeof steps)[number]): string => (steps.length ? (steps.reduce((n, x) => n + x[k], 0) / steps.length).toFixed(2) : '-');
     say(`done: ${final.requests} requests, ${final.errors} errors, ${(final.bytes / 1e6).toFixed(1)} MB, first byte p50 ${percentile(final.ttfbMs, 50).toFixed(2)} ms p99 ${percentile(final.ttfbMs, 99).toFixed(2)} ms`);
     say(`served by: ${Object.entries(final.backends).map(([b, n]) => `${b} ${n}`).join(', ')}; hand-off outcomes: ${JSON.stringify(s.handoff.stats.outcomes)}`);
-    say(`hand-off steps (mean ms): Prepare ${avg('prepare')}, rules ${avg('rules')}, Start ${avg('start')}, transfer ${avg('transfer')}, delete rules ${avg('deleteRules')}, Release ${avg('release')}`);
+    say(`hand-off steps (mean ms): rules ${avg('rules')}, Prepare-and-start ${avg('prepare')}, response sent after ${avg('transfer')}, Release ${avg('release')}, delete rules ${avg('deleteRules')}`);
     const left = s.sw.dataplane!.entryCount('handoff_in') + s.sw.dataplane!.entryCount('handoff_out');
     say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(Object.fromEntries(Object.entries(s.sw.dataplane!.drops()).filter(([, n]) => n > 0n).map(([k, v]) => [k, Number(v)])))}`);
     if (final.errors > 0) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `${final.errors} requests failed`);
