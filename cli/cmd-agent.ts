@@ -20,18 +20,21 @@ export function registerAgent(program: Command): void {
     .option('--listen <addr>', 'control protocol address: host:port or unix:/path', '0.0.0.0:9600')
     .option('--token-file <path>', 'file holding the shared token (default: $PRISM_AGENT_TOKEN)')
     .option('--vip <ip:port...>', 'VIPs this backend serves (informational)')
+    .option('--max-active <n>', 'transactions at once; Prepare beyond it is refused as OVERLOADED (the controller retries elsewhere)', '1024')
     .addHelpText(
       'after',
       '\nThe controller must present the same token (at least 16 characters) as a bearer token;\n' +
         'calls without it are refused with UNAUTHENTICATED. Give it in PRISM_AGENT_TOKEN or --token-file.',
     )
-    .action(async (opts: { name: string; backendIp: string; listen: string; tokenFile?: string }) => {
+    .action(async (opts: { name: string; backendIp: string; listen: string; tokenFile?: string; maxActive: string }) => {
       requireRoot('prism agent (TCP_REPAIR needs CAP_NET_ADMIN)');
       const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : (process.env.PRISM_AGENT_TOKEN ?? '');
       if (token.length < 16) throw new InvalidArgumentError('set a token of at least 16 characters in PRISM_AGENT_TOKEN or --token-file');
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(opts.backendIp)) throw new InvalidArgumentError(`--backend-ip must be an IPv4 address, got ${opts.backendIp}`);
       const app = createObjectServer({ name: opts.name });
-      const host = new ServerTransactions({ name: opts.name, backendIp: opts.backendIp, server: app });
+      const maxActive = Number(opts.maxActive);
+      if (!Number.isInteger(maxActive) || maxActive < 0) throw new InvalidArgumentError(`--max-active must be a whole number, got ${opts.maxActive}`);
+      const host = new ServerTransactions({ name: opts.name, backendIp: opts.backendIp, server: app, maxActive });
       const server = await AgentServer.start({ name: opts.name, listen: opts.listen, token, backendAddress: opts.backendIp, host });
       process.stdout.write(`prism agent ${opts.name}: control protocol on ${server.address}, serving as ${opts.backendIp}\n`);
       const stop = (): void => void server.stop().then(() => process.exit(0));

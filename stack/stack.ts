@@ -37,6 +37,8 @@ export interface StackOptions {
   readonly adminListen?: { readonly host: string; readonly port: number };
   /** The admin API's bearer token (default: generated). */
   readonly adminToken?: string;
+  /** Extra `prism agent` arguments, by backend name. */
+  readonly agentArgs?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface StackDescription {
@@ -124,7 +126,7 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         const host = hosts.get(h.name)!;
         const sock = join(sockDir, `${h.name}.sock`);
         const proc = host.host.spawn(
-          [process.execPath, join(opts.root, 'bin', 'prism.js'), 'agent', '--name', h.name, '--listen', `unix:${sock}`, '--backend-ip', h.ip, '--vip', ...t.vips.map((v) => `${v.ip}:${v.port}`)],
+          [process.execPath, join(opts.root, 'bin', 'prism.js'), 'agent', '--name', h.name, '--listen', `unix:${sock}`, '--backend-ip', h.ip, '--vip', ...t.vips.map((v) => `${v.ip}:${v.port}`), ...(opts.agentArgs?.[h.name] ?? [])],
           { env: { ...process.env, PRISM_AGENT_TOKEN: agentToken } },
         );
         agentProcesses.set(h.name, proc);

@@ -50,7 +50,10 @@ export interface HandoffTimeouts {
 
 export const DEFAULT_TIMEOUTS: HandoffTimeouts = { prepareMs: 2000, rulesMs: 2000, startMs: 2000, transactionMs: 30_000, releaseMs: 2000 };
 
-export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | 'start_failed' | 'backend_failed' | 'timeout' | 'release_failed';
+export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | 'start_failed' | 'backend_failed' | 'timeout' | 'release_failed' | 'retried';
+
+/** Methods a request may be retried with on another backend (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 
 /** Durations of the hand-off's own steps (ms), for the benchmark's breakdown. */
 export interface StepTimes {
@@ -278,6 +281,27 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
+    this.#attempt(req, session, backend, d.policy, d.decidedBy, state, unread, isRead, [backend]);
+    return true;
+  }
+
+  /**
+   * One attempt at a transaction on `backend`. When nothing reached the client (Prepare refused,
+   * the agent unreachable, the rules not written) and the request is idempotent, it is tried once
+   * more on another backend; otherwise the controller answers it (503) or the client is reset.
+   */
+  #attempt(
+    req: HttpRequest,
+    session: HttpSession<ClientLink>,
+    backend: Backend,
+    policy: string | null,
+    decidedBy: string | null,
+    state: TcpRepairState,
+    unread: Buffer,
+    isRead: boolean,
+    tried: Backend[],
+  ): void {
+    const conn = session.conn;
     const id = this.#nextId++;
     const connId = connectionId(conn);
     const record: TransactionRecord = {
@@ -291,8 +315,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       startedAtMs: Date.now(),
       durationMs: null,
       bytesSent: null,
-      policy: d.policy,
-      decidedBy: d.decidedBy,
+      policy,
+      decidedBy,
     };
     const h = this.#history.get(connId) ?? [];
     h.unshift(record);
@@ -302,7 +326,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     this.#tx.set(tx.id, tx);
     backend.active++;
     const t0 = performance.now();
-    void this.#run(tx, req, unread, isRead, session).then((result) => {
+    void this.#run(tx, req, unread, isRead).then((result) => {
       this.#tx.delete(tx.id);
       backend.active--;
       record.outcome = result.outcome;
@@ -316,8 +340,16 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         this.engine.retire({ id: record.id, connId, backend: backend.spec.name, outcome: result.outcome, durationMs: record.durationMs, bytesSent: result.bytesSent ?? 0 } as never, record.policy);
       }
       this.emit('handoff', ev);
+      if (!result.nothingSent) return;
+      const other = IDEMPOTENT.has(req.head.method) && tried.length < 2 ? this.available().find((b) => !tried.includes(b)) : undefined;
+      if (other && !conn.closed) {
+        log.info({ tx: record.id, from: backend.spec.name, to: other.spec.name }, 'retrying the request on another backend');
+        this.#count('retried');
+        this.#attempt(req, session, other, null, 'retry', state, unread, isRead, [...tried, other]);
+      } else {
+        this.#giveBack(tx, session);
+      }
     });
-    return true;
   }
 
   /**
@@ -328,7 +360,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
    * answered with a reset (invariant 1); the client's window is closed meanwhile, so no request
    * data is in flight.
    */
-  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean, session: HttpSession<ClientLink>): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null }> {
+  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null; nothingSent: boolean }> {
     const t = this.#timeouts;
     const times: StepTimes = { prepare: 0, rules: 0, start: 0, transfer: 0, deleteRules: 0, release: 0 };
     const timed = async <T>(k: keyof StepTimes, p: Promise<T>): Promise<T> => {
@@ -378,8 +410,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
         await this.#writeRules(tx, 'DELETE', isRead).then(() => (tx.rulesInstalled = false));
         this.#count('refused');
-        this.#giveBack(tx, session);
-        return { outcome: 'refused', steps: null, bytesSent: null };
+        return { outcome: 'refused', steps: null, bytesSent: null, nothingSent: true };
       }
       started = true;
       phase = 'after';
@@ -403,7 +434,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       this.stats.steps.push(times);
       if (this.stats.steps.length > 10_000) this.stats.steps.shift();
       this.#count('done');
-      return { outcome: 'done', steps: times, bytesSent: Number(bytesSent) };
+      return { outcome: 'done', steps: times, bytesSent: Number(bytesSent), nothingSent: false };
     } catch (err) {
       const reason = (err as Error).message;
       log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, started, err: reason }, 'hand-off failed');
@@ -418,15 +449,15 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // A Prepare-and-start that failed may still have started serving, unless the agent was
       // never reached (UNAVAILABLE): then nothing left the backend and the controller answers.
       const unreached = err instanceof AgentCallError && err.grpcCode === 14;
-      if (!started && (phase === 'rules' || unreached)) {
+      const nothingSent = !started && (phase === 'rules' || unreached);
+      if (nothingSent) {
         outcome = phase === 'rules' ? 'rules_failed' : 'prepare_failed';
-        this.#giveBack(tx, session);
       } else {
         outcome = reason.includes('did not complete') ? 'timeout' : reason.includes('Release') ? 'release_failed' : 'backend_failed';
         this.#resetClient(tx);
       }
       this.#count(outcome);
-      return { outcome, steps: null, bytesSent: null };
+      return { outcome, steps: null, bytesSent: null, nothingSent };
     }
   }
 
