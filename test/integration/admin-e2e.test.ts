@@ -4,22 +4,14 @@
  * content hashing (same path, same backend), switch tables read back, Prometheus metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTopology } from '../../stack/topology-file.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { testTopology } from '../helpers/stack.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] admin end-to-end tests: ${skip}`);
 
-const TOPOLOGY = parseTopology(`
-name: admin-e2e
-vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]
-hosts:
-  - { name: client, ip: 10.0.0.1, port: 1, role: client }
-  - { name: b1, ip: 10.0.0.11, port: 11, role: backend }
-  - { name: b2, ip: 10.0.0.12, port: 12, role: backend }
-  - { name: b3, ip: 10.0.0.13, port: 13, role: backend }
-`);
+const TOPOLOGY = testTopology('admin-e2e', 3);
 
 describe.skipIf(skip)('admin API on the running system', () => {
   let stack: RunningStack;

@@ -8,17 +8,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTcpFrame } from '../../core/header/frame.js';
 import { TCP_SYN } from '../../core/header/tcp.js';
 import { PacketSocket } from '../../native/packet.js';
-import { ebpfSkipReason } from '../helpers/ebpf.js';
-import { VIP, startStack, tcpCounters, type Stack } from '../helpers/stack.js';
+import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { startStack, type RunningStack } from '../../stack/stack.js';
+import { VIP, tcpCounters, testTopology } from '../helpers/stack.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] controller fallback tests: ${skip}`);
 
 describe.skipIf(skip)('controller TCP endpoint: 503 fallback through the switch', () => {
-  let stack: Stack;
+  let stack: RunningStack;
 
   beforeAll(async () => {
-    stack = await startStack([{ name: 'client', ip: '10.0.0.1', port: 1 }]);
+    // No backends: every request is the controller's to answer.
+    stack = await startStack(testTopology('fallback', 0), { root: REPO, agents: false });
   });
   afterAll(async () => {
     await stack?.close();

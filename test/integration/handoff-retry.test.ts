@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
-import { parseTopology } from '../../stack/topology-file.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { testTopology } from '../helpers/stack.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] hand-off retry test: ${skip}`);
@@ -16,14 +16,7 @@ describe.skipIf(skip)('hand-off retry on another backend', () => {
   let stack: RunningStack;
   beforeAll(async () => {
     stack = await startStack(
-      parseTopology(`
-name: retry
-vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]
-hosts:
-  - { name: client, ip: 10.0.0.1, port: 1, role: client }
-  - { name: b1, ip: 10.0.0.11, port: 11, role: backend }
-  - { name: b2, ip: 10.0.0.12, port: 12, role: backend }
-`),
+      testTopology('retry', 2),
       { root: REPO, agentArgs: { b1: ['--max-active', '0'] } },
     );
   }, 60_000);

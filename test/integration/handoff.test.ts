@@ -3,27 +3,16 @@
  * object server) around the embedded switch and the controller. Real clients, bodies hash-checked,
  * every backend serving, no RST seen by the client, no hand-off entry left in the switch.
  */
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
-import { parseTopology } from '../../stack/topology-file.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
-import { tcpCounters } from '../helpers/stack.js';
+import { tcpCounters, testTopology } from '../helpers/stack.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] hand-off tests: ${skip}`);
 
-const TOPOLOGY = parseTopology(`
-name: handoff-test
-vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]
-hosts:
-  - { name: client, ip: 10.0.0.1, port: 1, role: client }
-  - { name: b1, ip: 10.0.0.11, port: 11, role: backend }
-  - { name: b2, ip: 10.0.0.12, port: 12, role: backend }
-  - { name: b3, ip: 10.0.0.13, port: 13, role: backend }
-`);
+const TOPOLOGY = testTopology('handoff-test', 3);
 
 describe.skipIf(skip)('hand-off: every transaction to a backend, payload straight to the client', () => {
   let stack: RunningStack;
@@ -172,8 +161,6 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
   it('curl fetches through the VIP, hash-checked', async () => {
     const r = await client().exec(['bash', '-c', 'curl -sS --fail --max-time 30 http://10.0.0.100/bytes/4194304?seed=9 | sha256sum'], { timeoutMs: 40_000 });
     expect(r.stdout.split(' ')[0]).toBe(deterministicSha256(4194304, 9));
-    void createHash;
-    void join;
   }, 60_000);
   it('a client that closes mid-response: everything is cleaned up', async () => {
     const script = [

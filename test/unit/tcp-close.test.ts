@@ -1,15 +1,9 @@
 /** FIN handshakes in both directions, every RFC 9293 state transition, TIME-WAIT and FIN-WAIT-2 timers. */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../core/header/tcp.js';
-import { TestContext } from '../../controller/tcp/testing/context.js';
+import { connectedClient } from '../../controller/tcp/testing/context.js';
 
-function setup(config = {}) {
-  const t = new TestContext({ timeWaitMs: 1000, finWait2Ms: 5000, ...config });
-  const c = t.client();
-  const conn = c.connect();
-  t.take();
-  return { t, c, conn };
-}
+const setup = (config = {}) => connectedClient({ timeWaitMs: 1000, finWait2Ms: 5000, ...config });
 
 describe('passive close: ESTABLISHED → CLOSE_WAIT → LAST_ACK → CLOSED', () => {
   it('ACKs the client FIN at once, reports peerFinished, then closes after our FIN is acknowledged', () => {

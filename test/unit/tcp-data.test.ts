@@ -1,15 +1,9 @@
 /** Receive side (reassembly, delayed ACK, window) and send side (MSS, peer window, SACK) of a connection. */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_FIN, TCP_PSH } from '../../core/header/tcp.js';
-import { TestContext } from '../../controller/tcp/testing/context.js';
+import { TestContext, connectedClient } from '../../controller/tcp/testing/context.js';
 
-function setup(config = {}) {
-  const t = new TestContext(config);
-  const c = t.client();
-  const conn = c.connect();
-  t.take();
-  return { t, c, conn };
-}
+const setup = connectedClient;
 
 describe('in-order data and delayed ACK', () => {
   it('delivers bytes, ACKs after 40 ms (delayed), with the timestamp echoed', () => {

@@ -2,15 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK } from '../../core/header/tcp.js';
 import type { TcpRepairState } from '../../controller/tcp/repair-state.js';
-import { TestContext, VIP, VPORT } from '../../controller/tcp/testing/context.js';
+import { TestContext, VIP, VPORT, connectedClient } from '../../controller/tcp/testing/context.js';
 
-function setup() {
-  const t = new TestContext();
-  const c = t.client({ isn: 0xfffffff0 }); // sequence numbers wrap during the test
-  const conn = c.connect();
-  t.take();
-  return { t, c, conn };
-}
+// Sequence numbers wrap during the test.
+const setup = () => connectedClient({}, { isn: 0xfffffff0 });
 
 describe('freeze', () => {
   it('sends the pending ACK, then emits nothing and drops-and-counts client segments', () => {

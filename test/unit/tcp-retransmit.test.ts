@@ -1,15 +1,9 @@
 /** Retransmission of our data and FIN (RFC 6298 timers and backoff), give-up, persist probes, fast retransmit. */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST } from '../../core/header/tcp.js';
-import { TestContext } from '../../controller/tcp/testing/context.js';
+import { connectedClient } from '../../controller/tcp/testing/context.js';
 
-function setup(config = {}, clientOpts = {}) {
-  const t = new TestContext(config);
-  const c = t.client(clientOpts);
-  const conn = c.connect();
-  t.take();
-  return { t, c, conn };
-}
+const setup = connectedClient;
 
 describe('retransmission timer', () => {
   it('retransmits after the initial 1 s RTO, backing off 2 s, 4 s, ...', () => {

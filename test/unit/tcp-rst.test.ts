@@ -1,15 +1,9 @@
 /** RFC 5961 (RST and SYN checks, ACK range), PAWS (RFC 7323 5), keepalive probes. */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../core/header/tcp.js';
-import { TestContext } from '../../controller/tcp/testing/context.js';
+import { TestContext, connectedClient } from '../../controller/tcp/testing/context.js';
 
-function setup(config = {}) {
-  const t = new TestContext(config);
-  const c = t.client();
-  const conn = c.connect();
-  t.take();
-  return { t, c, conn };
-}
+const setup = connectedClient;
 
 describe('RST (RFC 5961 3.2)', () => {
   it('exact sequence number: the connection is reset', () => {

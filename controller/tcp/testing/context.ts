@@ -108,6 +108,15 @@ export class TestContext {
   }
 }
 
+/** A context with one client whose handshake is done and whose outputs were taken. */
+export function connectedClient(config: Partial<TcpConfig> = {}, clientOpts: Partial<ClientOptions> = {}): { t: TestContext; c: Client; conn: TcpConnection<Link> } {
+  const t = new TestContext(config);
+  const c = t.client(clientOpts);
+  const conn = c.connect();
+  t.take();
+  return { t, c, conn };
+}
+
 export interface ClientOptions {
   ip: string;
   port: number;
