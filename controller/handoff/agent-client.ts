@@ -15,10 +15,17 @@ type Obj = Record<string, any>;
 export class AgentCallError extends PrismError {
   readonly grpcCode: number;
   readonly call: string;
+  /**
+   * True only when the call never left this process: the channel had no connection to the agent
+   * (grpc-js fails such a call with UNAVAILABLE "No connection established"). Any other
+   * UNAVAILABLE ("Connection dropped", ECONNRESET) may come after the agent acted on the call.
+   */
+  readonly neverSent: boolean;
   constructor(call: string, grpcCode: number, message: string) {
     super('PRISM_ERR_AGENT_CALL', `agent ${call} failed (${grpc.status[grpcCode] ?? grpcCode}): ${message}`);
     this.grpcCode = grpcCode;
     this.call = call;
+    this.neverSent = grpcCode === grpc.status.UNAVAILABLE && message.includes('No connection established');
   }
 }
 

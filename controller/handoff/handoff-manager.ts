@@ -446,9 +446,10 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       }
       await agent.call('Abort', { transaction_id: String(tx.id), reason }, 1000).catch(() => undefined);
       let outcome: Outcome;
-      // A Prepare-and-start that failed may still have started serving, unless the agent was
-      // never reached (UNAVAILABLE): then nothing left the backend and the controller answers.
-      const unreached = err instanceof AgentCallError && err.grpcCode === 14;
+      // A Prepare-and-start that failed may still have started serving (its reply lost with a
+      // dying agent), unless the call never left the controller: only then did nothing leave
+      // the backend, and the request may go elsewhere or be answered here.
+      const unreached = err instanceof AgentCallError && err.neverSent;
       const nothingSent = !started && (phase === 'rules' || unreached);
       if (nothingSent) {
         outcome = phase === 'rules' ? 'rules_failed' : 'prepare_failed';
