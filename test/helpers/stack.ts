@@ -1,6 +1,8 @@
 /** Shared pieces of the integration tests that run whole deployments (stack/stack.ts). */
 import type { Host } from '../../netns/index.js';
+import type { RunningStack } from '../../stack/stack.js';
 import { parseTopology, type TopologyFile } from '../../stack/topology-file.js';
+import { waitFor } from './wait.js';
 
 export const VIP = { ip: '10.0.0.100', port: 80, mac: '02:00:00:00:00:fe' };
 /** A topology for tests: the client on port 1 and `backends` backends b1.. on ports 11.., one VIP. */
@@ -20,4 +22,12 @@ export async function tcpCounters(host: Host): Promise<Record<string, number>> {
     if (m) out[m[1]!] = Number(m[2]);
   }
   return out;
+}
+
+/**
+ * Waits until no hand-off is in flight: a client has the last byte of a response before the
+ * controller has seen Done, released the socket and deleted the rules.
+ */
+export async function handoffsSettled(stack: RunningStack, timeoutMs = 15_000): Promise<void> {
+  await waitFor(() => stack.handoff.inFlight === 0, `no hand-off in flight (${stack.handoff.inFlight} left)`, timeoutMs, 20);
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
-import { testTopology } from '../helpers/stack.js';
+import { handoffsSettled, testTopology } from '../helpers/stack.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] hand-off retry test: ${skip}`);
@@ -36,6 +36,8 @@ describe.skipIf(skip)('hand-off retry on another backend', () => {
     expect(out.map((o) => o[0])).toEqual([200, 200, 200, 200, 200, 200]);
     expect(out.map((o) => o[1])).toEqual([100, 2000, 30000, 400000, 5, 6000].map((n) => deterministicSha256(n, n)));
     expect(new Set(out.map((o) => o[2]))).toEqual(new Set(['b2']));
+    // The client has the last response before the controller has released it.
+    await handoffsSettled(stack);
     expect(stack.handoff.stats.outcomes.refused ?? 0).toBeGreaterThan(0);
     expect(stack.handoff.stats.outcomes.retried).toBe(stack.handoff.stats.outcomes.refused);
     expect(stack.sw.dataplane!.entryCount('handoff_in') + stack.sw.dataplane!.entryCount('handoff_out')).toBe(0);

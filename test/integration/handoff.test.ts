@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
-import { tcpCounters, testTopology } from '../helpers/stack.js';
+import { handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] hand-off tests: ${skip}`);
@@ -149,6 +150,7 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
   }, 150_000);
 
   it('the client saw no reset, and the switch holds no hand-off entry afterwards', async () => {
+    await handoffsSettled(stack);
     const c = await tcpCounters(client());
     expect(c.TcpOutRsts ?? 0).toBe(0);
     expect(c.TcpExtTCPAbortOnData ?? 0).toBe(0);
@@ -172,7 +174,7 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
     ].join('\n');
     const r = await client().exec([process.execPath, '-e', script], { timeoutMs: 30_000 });
     expect(r.stdout).toMatch(/closed after \d+ b[123]/);
-    await waitFor(() => stack.handoff.inFlight === 0, 15_000);
+    await handoffsSettled(stack);
     expect(stack.sw.dataplane!.entryCount('handoff_in')).toBe(0);
     expect(stack.sw.dataplane!.entryCount('handoff_out')).toBe(0);
   }, 60_000);
@@ -195,13 +197,13 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
     const proc = c.spawn([process.execPath, '-e', script]);
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => /BACKEND (b\d)/.test(out), 10_000);
+    await waitFor(() => /BACKEND (b\d)/.test(out), 'the response head at the client', 10_000);
     const victim = /BACKEND (b\d)/.exec(out)![1]!;
     stack.agentProcesses.get(victim)!.kill('SIGKILL');
     await new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     expect(out).not.toMatch(/HANG/);
     expect(out).not.toMatch(/END 50000000/);
-    await waitFor(() => stack.handoff.inFlight === 0, 15_000);
+    await handoffsSettled(stack);
     expect(stack.sw.dataplane!.entryCount('handoff_in')).toBe(0);
     expect(stack.sw.dataplane!.entryCount('handoff_out')).toBe(0);
     // The remaining backends still serve.
@@ -209,11 +211,3 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
     expect(r.stdout.split(' ')[0]).toBe(deterministicSha256(100000, 5));
   }, 90_000);
 });
-
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -20,6 +20,7 @@ import {
 } from '../../dataplane/cpu-port.js';
 import { PacketSocket, packetAddonPath, packetAddonUnavailableReason, type RawPacketHandle } from '../../native/packet.js';
 import { run, skipReason, Topology, type Host, type Link } from '../../netns/index.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const reason = skipReason() ?? packetAddonUnavailableReason();
 if (reason !== null) console.warn(`[native-packet] skipping: ${reason}`);
@@ -72,15 +73,7 @@ function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Sends `frames` on `tx`, never more than WINDOW ahead of what `received` has collected. */
 async function transfer(tx: PacketSocket, frames: readonly Buffer[], received: () => number): Promise<void> {

@@ -42,6 +42,7 @@ import {
   type RestoreState,
 } from '../../native/repair.js';
 import { skipReason, Topology, type Host } from '../../netns/index.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 function toolMissing(): string | null {
   return spawnSync('nstat', ['-V']).error ? 'nstat (iproute2) is not installed' : null;
@@ -55,17 +56,9 @@ const SERVER_IP = '10.0.0.2';
 const MTU = 1400;
 const MSS = MTU - 40;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // the client process (runs in the client namespace)

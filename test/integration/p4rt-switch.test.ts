@@ -20,6 +20,7 @@ import { buildTcpFrame } from '../../core/header/frame.js';
 import { TCP_SYN } from '../../core/header/tcp.js';
 import { Topology } from '../../netns/index.js';
 import { compileGenerated, ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = ebpfSkipReason();
 if (skip) console.warn(`[skip] embedded switch tests: ${skip}`);
@@ -219,7 +220,7 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
       const syn = buildTcpFrame({ srcMac: c.mac, dstMac: c.switchMac, srcIp: '10.0.0.1', dstIp: '10.0.0.100', srcPort: 43210, dstPort: 80, seq: 1000, ack: 0, flags: TCP_SYN, window: 64240 });
       const before = primaryMessages.length;
       raw.send(syn);
-      await waitFor(() => primaryMessages.slice(before).some((m) => m.packet));
+      await waitFor(() => primaryMessages.slice(before).some((m) => m.packet), 'a PacketIn', 5000);
       const pin = primaryMessages.slice(before).find((m) => m.packet)!.packet;
       expect(Buffer.from(pin.payload).equals(syn)).toBe(true);
       const portMd = pin.metadata.find((m: Obj) => m.metadata_id === 1);
@@ -227,7 +228,7 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
 
       const reply = buildTcpFrame({ srcMac: c.switchMac, dstMac: c.mac, srcIp: '10.0.0.100', dstIp: '10.0.0.1', srcPort: 80, dstPort: 43210, seq: 5000, ack: 1001, flags: 0x12, window: 64240 });
       streams[0]!.write({ packet: { payload: reply, metadata: [{ metadata_id: 1, value: Buffer.from([1]) }, { metadata_id: 2, value: Buffer.from([0]) }] } });
-      await waitFor(() => seen.some((f) => f.equals(reply)));
+      await waitFor(() => seen.some((f) => f.equals(reply)), 'the reply frame', 5000);
     } finally {
       raw.close();
     }
@@ -276,11 +277,11 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
     await write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000064) } }], 20);
     stream.cancel();
-    await waitFor(() => primaryMessages.some((m) => m.arbitration?.status?.code === grpc.status.NOT_FOUND));
+    await waitFor(() => primaryMessages.some((m) => m.arbitration?.status?.code === grpc.status.NOT_FOUND), 'loss of mastership announced', 5000);
     // Nobody is primary until a controller claims an election id at least as high as the highest seen.
     await expect(write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000067) } }], 10)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     streams[0]!.write({ arbitration: { device_id: DEVICE, election_id: election(21) } });
-    await waitFor(() => primaryMessages.at(-1)?.arbitration?.status?.code === grpc.status.OK);
+    await waitFor(() => primaryMessages.at(-1)?.arbitration?.status?.code === grpc.status.OK, 'mastership back', 5000);
     await write([{ type: 'DELETE', entity: { table_entry: vipEntry(0x0a000067) } }], 21);
     currentElection = 21;
   });
@@ -310,11 +311,3 @@ describe.skipIf(skip)('embedded switch: P4Runtime over gRPC', () => {
     expect(Number(dc[0]!.direct_counter_entry.data.packet_count)).toBeGreaterThan(3);
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
