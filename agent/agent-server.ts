@@ -57,6 +57,7 @@ export class AgentServer {
             body: Buffer.from(req.body ?? []),
             bodyLength: BigInt(req.body_length ?? 0),
             deadlineMs: Number(req.deadline_unix_ms ?? 0),
+            keepMs: Number(req.keep_ms ?? 0),
           });
           if (req.start) await opts.host.start(BigInt(req.transaction_id));
           return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
@@ -64,6 +65,10 @@ export class AgentServer {
           if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };
           throw err;
         }
+      }),
+      Continue: this.#unary(async (req) => {
+        await opts.host.continue(BigInt(req.transaction_id), BigInt(req.next_transaction_id), Number(req.deadline_unix_ms ?? 0), Number(req.keep_ms ?? 0));
+        return {};
       }),
       Start: this.#unary(async (req) => {
         await opts.host.start(BigInt(req.transaction_id));
@@ -88,6 +93,7 @@ export class AgentServer {
         call.on('error', gone);
       },
     } as unknown as grpc.UntypedServiceImplementation);
+    opts.host.onNextRequest((r) => this.#broadcast({ next_request: { transaction_id: String(r.id), head: r.head, idle: r.idle } }));
     opts.host.onDone((id, bytesSent, bytesReceived) => this.#broadcast({ done: { transaction_id: String(id), bytes_sent: String(bytesSent), bytes_received: String(bytesReceived), load: opts.host.load() } }));
     opts.host.onAborted((id, reason) => this.#broadcast({ aborted: { transaction_id: String(id), reason } }));
   }

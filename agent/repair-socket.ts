@@ -108,6 +108,18 @@ export function setUnreadPrefix(socket: Socket, bytes: Buffer): void {
   unreadPrefix.set(socket, prev ? Buffer.concat([prev, bytes]) : bytes);
 }
 
+/** The bytes setUnreadPrefix() recorded, left in place. */
+export function peekUnreadPrefix(socket: Socket): Buffer {
+  return unreadPrefix.get(socket) ?? Buffer.alloc(0);
+}
+
+/** The bytes setUnreadPrefix() recorded, handed over: the next takeover reads them first. */
+export function takeUnreadPrefix(socket: Socket): Buffer {
+  const prefix = unreadPrefix.get(socket) ?? Buffer.alloc(0);
+  unreadPrefix.delete(socket);
+  return prefix;
+}
+
 /**
  * Stops Node from reading `socket` any further (libuv readStop, and the stream can no longer
  * restart it) and returns the bytes Node had already read but nobody consumed. After this the

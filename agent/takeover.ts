@@ -30,7 +30,7 @@ import type { Server, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PrismError, TimeoutError } from '../core/errors.js';
 import { peek, queues, recv } from '../native/repair.js';
-import { setUnreadPrefix, socketFd, stopReading } from './repair-socket.js';
+import { setUnreadPrefix, socketFd, stopReading, takeUnreadPrefix } from './repair-socket.js';
 
 export interface HandToServerOptions {
   /** Reject (TimeoutError) when the transaction has not completed within this many ms. Default 30 000. */
@@ -284,7 +284,8 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const pollMs = opts.pollMs ?? 1;
   const fd = socketFd(socket);
-  const buffered = stopReading(socket);
+  // A kept connection's earlier takeover may have left bytes of this request aside (the prefix).
+  const buffered = Buffer.concat([takeUnreadPrefix(socket), stopReading(socket)]);
   const framer = new RequestFramer(opts.maxHeaderBytes ?? 64 * 1024);
   const bridge = new TakeoverBridge(socket);
 

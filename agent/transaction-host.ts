@@ -27,6 +27,15 @@ export interface PrepareSpec {
   readonly bodyLength: bigint;
   /** Unix ms by which the transaction must be done; 0 = none. */
   readonly deadlineMs: number;
+  /** After Done, keep the socket this long waiting for the next request head (0 = wait for Release). */
+  readonly keepMs?: number;
+}
+
+/** A kept transaction's next request head (still queued in the socket), or idle (none in time). */
+export interface NextRequestReport {
+  readonly id: bigint;
+  readonly head: Buffer;
+  readonly idle: boolean;
 }
 
 export interface ReleaseResult {
@@ -42,8 +51,11 @@ export interface TransactionHost {
   prepare(spec: PrepareSpec): Promise<void>;
   start(id: bigint): Promise<void>;
   release(id: bigint): Promise<ReleaseResult>;
+  /** Serves the next request of kept transaction `id` on the same socket as transaction `nextId`. */
+  continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void>;
   abort(id: bigint, reason: string): Promise<boolean>;
   onDone(listener: (id: bigint, bytesSent: bigint, bytesReceived: bigint) => void): void;
   onAborted(listener: (id: bigint, reason: string) => void): void;
+  onNextRequest(listener: (report: NextRequestReport) => void): void;
   load(): LoadReport;
 }

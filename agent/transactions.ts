@@ -1,21 +1,27 @@
 /**
  * Transactions on a backend: a connection materialised with TCP_REPAIR at Prepare, handed to a
- * Node http.Server at Start for exactly one request, reported Done when every response byte is
- * acknowledged, frozen and handed back at Release. Nothing is ever sent to the client outside
+ * Node http.Server at Start for exactly one request, reported Done when every response byte has
+ * left, frozen and handed back at Release. Nothing is ever sent to the client outside
  * Start..Release (the socket stays in repair mode until Start and is closed in repair mode).
+ *
+ * Kept transactions (Prepare keep_ms > 0, Prism 3.3): after Done the socket stays open and the
+ * agent watches its receive queue for the next request head, without consuming it, and reports
+ * it (or that none came within keep_ms) in a NextRequest event. The controller then either calls
+ * Continue (the same socket serves that request as a new transaction, the switch rules stay) or
+ * Release (the head travels back in `unread`).
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '../core/log.js';
-import { closeSilently, leaveRepair, restore } from '../native/repair.js';
+import { closeSilently, leaveRepair, peek, restore } from '../native/repair.js';
 import { RefusedError } from './agent-server.js';
-import { freezeSocket, socketFromFd } from './repair-socket.js';
+import { freezeSocket, peekUnreadPrefix, socketFromFd } from './repair-socket.js';
 import { handToServer } from './takeover.js';
-import type { LoadReport, PrepareSpec, ReleaseResult, TransactionHost } from './transaction-host.js';
+import type { LoadReport, NextRequestReport, PrepareSpec, ReleaseResult, TransactionHost } from './transaction-host.js';
 
 const log = logger('transactions');
 
-type Phase = 'prepared' | 'started' | 'done' | 'failed';
+type Phase = 'prepared' | 'started' | 'done' | 'kept' | 'failed';
 
 interface Tx {
   readonly id: bigint;
@@ -24,7 +30,15 @@ interface Tx {
   socket?: Socket;
   bytesSent: bigint;
   deadline?: NodeJS.Timeout;
+  /** After Done, how long to watch for the next request head (0 = not kept). */
+  readonly keepMs: number;
+  /** The watch for the next request head, while it runs. */
+  watch?: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
+
+/** Longest next-request head a kept transaction reports; a longer one goes back at Release (the controller answers 431). */
+const MAX_NEXT_HEAD = 64 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 export interface ServerTransactionsOptions {
   readonly name: string;
@@ -41,6 +55,7 @@ export class ServerTransactions implements TransactionHost {
   readonly #tx = new Map<bigint, Tx>();
   readonly #doneListeners: ((id: bigint, sent: bigint, received: bigint) => void)[] = [];
   readonly #abortListeners: ((id: bigint, reason: string) => void)[] = [];
+  readonly #nextListeners: ((report: NextRequestReport) => void)[] = [];
   readonly #backendIp: Buffer;
   #bytesWindow: { at: number; bytes: number }[] = [];
 
@@ -59,12 +74,16 @@ export class ServerTransactions implements TransactionHost {
     } catch (err) {
       throw new RefusedError('REFUSE_REASON_REPAIR_FAILED', (err as Error).message);
     }
-    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n };
-    if (spec.deadlineMs) {
-      tx.deadline = setTimeout(() => void this.abort(spec.id, 'deadline exceeded'), Math.max(0, spec.deadlineMs - Date.now()) + 1000);
+    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n, keepMs: spec.keepMs ?? 0 };
+    this.#track(tx, spec.deadlineMs);
+  }
+
+  #track(tx: Tx, deadlineMs: number): void {
+    if (deadlineMs) {
+      tx.deadline = setTimeout(() => void this.abort(tx.id, 'deadline exceeded'), Math.max(0, deadlineMs - Date.now()) + 1000);
       tx.deadline.unref();
     }
-    this.#tx.set(spec.id, tx);
+    this.#tx.set(tx.id, tx);
   }
 
   async start(id: bigint): Promise<void> {
@@ -74,6 +93,13 @@ export class ServerTransactions implements TransactionHost {
     const socket = socketFromFd(tx.fd, { startReading: false });
     socket.on('error', (err) => log.debug({ tx: String(id), err: err.message }, 'socket error'));
     tx.socket = socket;
+    this.#serve(tx);
+  }
+
+  /** Serves one request on the transaction's socket; Done, then (kept) the watch for the next head. */
+  #serve(tx: Tx): void {
+    const id = tx.id;
+    const socket = tx.socket!;
     tx.phase = 'started';
     handToServer(this.#opts.server, socket).then(
       (r) => {
@@ -82,6 +108,8 @@ export class ServerTransactions implements TransactionHost {
         tx.bytesSent = BigInt(r.bytesSent);
         this.#bytesWindow.push({ at: Date.now(), bytes: r.bytesSent });
         for (const l of this.#doneListeners) l(id, BigInt(r.bytesSent), BigInt(r.bytesReceived));
+        // A server that asked to close does not get another request on this connection.
+        if (tx.keepMs > 0) this.#watchNext(tx, r.closeRequested ? 0 : tx.keepMs);
       },
       (err: unknown) => {
         if (tx.phase !== 'started') return;
@@ -92,8 +120,49 @@ export class ServerTransactions implements TransactionHost {
     );
   }
 
+  /**
+   * Looks at the receive queue (MSG_PEEK: nothing is consumed) until it holds a complete request
+   * head, then reports it; reports idle when none comes within `ms` or the head is too long.
+   * Polled like handToServer's reads: a few immediate looks, then every millisecond.
+   */
+  #watchNext(tx: Tx, ms: number): void {
+    const until = Date.now() + ms;
+    let looks = 0;
+    const report = (head: Buffer, idle: boolean): void => {
+      tx.watch = undefined;
+      tx.phase = 'kept';
+      for (const l of this.#nextListeners) l({ id: tx.id, head, idle });
+    };
+    const look = (): void => {
+      if (tx.phase !== 'done') return; // released or aborted meanwhile
+      let queued: Buffer;
+      try {
+        const prefix = peekUnreadPrefix(tx.socket!);
+        queued = Buffer.concat([prefix, peek(tx.fd, MAX_NEXT_HEAD) ?? Buffer.alloc(0)]);
+      } catch (err) {
+        tx.phase = 'failed';
+        for (const l of this.#abortListeners) l(tx.id, `the kept connection failed: ${(err as Error).message}`);
+        return;
+      }
+      const end = queued.indexOf(HEAD_END);
+      if (end >= 0) return report(queued.subarray(0, end + HEAD_END.length), false);
+      if (queued.length >= MAX_NEXT_HEAD || Date.now() >= until) return report(Buffer.alloc(0), true);
+      tx.watch = ++looks <= 32 ? setImmediate(look) : setTimeout(look, 1);
+    };
+    look();
+  }
+
+  async continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void> {
+    if (this.#tx.has(nextId)) throw new RefusedError('REFUSE_REASON_DUPLICATE_TRANSACTION', `transaction ${nextId} exists`);
+    const kept = this.#get(id, 'kept');
+    this.#forget(kept);
+    const tx: Tx = { id: nextId, phase: 'started', fd: kept.fd, socket: kept.socket!, bytesSent: 0n, keepMs };
+    this.#track(tx, deadlineMs);
+    this.#serve(tx);
+  }
+
   async release(id: bigint): Promise<ReleaseResult> {
-    const tx = this.#get(id, 'done');
+    const tx = this.#get(id, 'done', 'kept');
     this.#forget(tx);
     const frozen = freezeSocket(tx.socket!);
     const { recvQueue: _q, ...state } = frozen.state;
@@ -124,6 +193,10 @@ export class ServerTransactions implements TransactionHost {
     this.#abortListeners.push(listener);
   }
 
+  onNextRequest(listener: (report: NextRequestReport) => void): void {
+    this.#nextListeners.push(listener);
+  }
+
   load(): LoadReport {
     const now = Date.now();
     this.#bytesWindow = this.#bytesWindow.filter((b) => now - b.at < 5000);
@@ -138,15 +211,20 @@ export class ServerTransactions implements TransactionHost {
     };
   }
 
-  #get(id: bigint, phase: Phase): Tx {
+  #get(id: bigint, ...phases: Phase[]): Tx {
     const tx = this.#tx.get(id);
     if (!tx) throw Object.assign(new Error(`no transaction ${id}`), { grpcCode: 5 /* NOT_FOUND */ });
-    if (tx.phase !== phase) throw Object.assign(new Error(`transaction ${id} is ${tx.phase}, not ${phase}`), { grpcCode: 9 /* FAILED_PRECONDITION */ });
+    if (!phases.includes(tx.phase)) throw Object.assign(new Error(`transaction ${id} is ${tx.phase}, not ${phases.join(' or ')}`), { grpcCode: 9 /* FAILED_PRECONDITION */ });
     return tx;
   }
 
   #forget(tx: Tx): void {
     if (tx.deadline) clearTimeout(tx.deadline);
+    if (tx.watch) {
+      clearTimeout(tx.watch as NodeJS.Timeout);
+      clearImmediate(tx.watch as NodeJS.Immediate);
+      tx.watch = undefined;
+    }
     this.#tx.delete(tx.id);
   }
 }

@@ -33,6 +33,11 @@ export const ControllerConfigSchema = z
     /** File holding the shared agent token. */
     agentTokenFile: z.string().optional(),
     policy: z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).optional() }).strict().default({ name: 'round-robin' }),
+    /** Speculative rule caching (Prism 3.3): keep a transaction's rules and socket for the next request. */
+    speculation: z
+      .object({ mode: z.enum(['off', 'auto', 'always']).default('auto'), keepMs: z.number().int().min(0).max(10_000).default(200) })
+      .strict()
+      .default({ mode: 'auto', keepMs: 200 }),
     admin: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080), tokenFile: z.string().optional() }).strict().default({ host: '127.0.0.1', port: 8080 }),
   })
   .strict();

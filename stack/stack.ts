@@ -133,11 +133,11 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         await waitForFile(sock, 15_000, () => host.host.stderrTail(proc));
         backends.push({ name: h.name, ip: h.ip, mac: host.mac, port: h.port, agentAddress: `unix:${sock}`, token: agentToken });
       }
-      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {}, policies);
+      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {}, policies, t.speculation);
       await waitFor(() => handoff!.available().length === backends.length, 10_000, 'agents to connect');
       say(`agents: ${backends.map((b) => b.name).join(', ')} ready`);
     } else {
-      handoff = new HandoffManager(controller, [], opts.timeouts ?? {}, policies);
+      handoff = new HandoffManager(controller, [], opts.timeouts ?? {}, policies, t.speculation);
     }
     admin = await createAdminApi({
       target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }),

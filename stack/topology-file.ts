@@ -35,6 +35,11 @@ export const TopologySchema = z
       )
       .min(1),
     policy: z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).optional() }).strict().default({ name: 'round-robin' }),
+    /** Speculative rule caching (Prism 3.3): keep a transaction's rules and socket for the next request. */
+    speculation: z
+      .object({ mode: z.enum(['off', 'auto', 'always']).default('auto'), keepMs: z.number().int().min(0).max(10_000).default(200) })
+      .strict()
+      .default({ mode: 'auto', keepMs: 200 }),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -45,7 +45,7 @@ export interface NewBackend {
 }
 
 /** Hand-off states of a transaction (controller/handoff/handoff-manager.ts), then its end. */
-export type TransactionState = 'prepare' | 'rules' | 'start' | 'transfer' | 'deleteRules' | 'release' | 'done' | 'failed';
+export type TransactionState = 'prepare' | 'rules' | 'start' | 'transfer' | 'kept' | 'deleteRules' | 'release' | 'done' | 'failed';
 
 export interface TransactionInfo {
   readonly id: string;

@@ -37,7 +37,10 @@ export interface AgentLoad {
   readonly at: number;
 }
 
-/** Events: 'done' (id, bytesSent), 'aborted' (id, reason), 'load' (AgentLoad), 'up', 'down'. */
+/**
+ * Events: 'done' (id, bytesSent), 'aborted' (id, reason), 'next' (id, head, idle: a kept
+ * transaction's next request), 'load' (AgentLoad), 'up', 'down'.
+ */
 export class AgentClient extends EventEmitter {
   readonly name: string;
   readonly address: string;
@@ -62,7 +65,7 @@ export class AgentClient extends EventEmitter {
     return this.#up;
   }
 
-  call<T = Obj>(method: 'Prepare' | 'Start' | 'Release' | 'Abort' | 'Health', req: Obj, timeoutMs: number): Promise<T> {
+  call<T = Obj>(method: 'Prepare' | 'Start' | 'Continue' | 'Release' | 'Abort' | 'Health', req: Obj, timeoutMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
       this.#stub[method](req, this.#md, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
         if (err) reject(new AgentCallError(method, err.code, err.details || err.message));
@@ -82,6 +85,7 @@ export class AgentClient extends EventEmitter {
       }
       if (ev.event === 'done') this.emit('done', BigInt(ev.done.transaction_id), BigInt(ev.done.bytes_sent));
       else if (ev.event === 'aborted') this.emit('aborted', BigInt(ev.aborted.transaction_id), String(ev.aborted.reason));
+      else if (ev.event === 'next_request') this.emit('next', BigInt(ev.next_request.transaction_id), Buffer.from(ev.next_request.head ?? []), Boolean(ev.next_request.idle));
       const l = ev.load ?? ev.done?.load;
       if (l) {
         this.load = {

@@ -1,8 +1,18 @@
 /**
  * The per-transaction hand-off (ARCHITECTURE sections 3 and 4), in this order:
  *
- *   freeze (zero window for reads) → Prepare → install both rules in one batch → Start
- *   → Done (every response byte ACKed) → delete both rules → Release → adopt
+ *   freeze (zero window for reads) → install both rules in one batch → Prepare-and-start
+ *   → Done (every response byte sent) → Release → delete both rules → adopt
+ *
+ * Speculative rule caching (Prism 3.3): a transaction may be *kept*. Its rules leave the
+ * client's window open, and after Done the agent keeps the socket and reports the next request's
+ * head (NextRequest). When the policy picks the same backend again, Continue serves it on the
+ * same socket and the rules stay: no Release, no rule delete or install, no Prepare. Otherwise
+ * (a miss, or no request within keepMs) the connection comes back with the client→backend rule
+ * deleted first (client segments now reach the controller, which holds them), then Release, then
+ * the backend→client rule deleted; the head travels back as unread bytes and the decision
+ * already made is used for it. Mode 'auto' keeps a transaction when its connection's previous
+ * transaction went to the same backend; 'always' keeps every one; 'off' none.
  *
  * Every step has a timeout. Failures before Start hand the connection back to the controller
  * (which answers 503, or tries another backend); failures after Start remove the rules, abort the
@@ -20,6 +30,7 @@ import type { TcpConnection } from '../tcp/connection.js';
 import type { TcpRepairState } from '../tcp/repair-state.js';
 import { buildPacket } from '../tcp/packet-builder.js';
 import { AgentCallError, AgentClient, type AgentLoad } from './agent-client.js';
+import { RequestHeadParser } from '../http/request-parser.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { BackendLoad } from '../policy/alrm.js';
 import { connectionId, toPolicyConn, toPolicyRequest } from '../policy/request.js';
@@ -50,6 +61,15 @@ export interface HandoffTimeouts {
 
 export const DEFAULT_TIMEOUTS: HandoffTimeouts = { prepareMs: 2000, rulesMs: 2000, startMs: 2000, transactionMs: 30_000, releaseMs: 2000 };
 
+/** Speculative rule caching (Prism 3.3). */
+export interface SpeculationOptions {
+  readonly mode: 'off' | 'auto' | 'always';
+  /** How long a kept transaction waits for the next request before handing the connection back (ms). */
+  readonly keepMs: number;
+}
+
+export const DEFAULT_SPECULATION: SpeculationOptions = { mode: 'auto', keepMs: 200 };
+
 export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | 'start_failed' | 'backend_failed' | 'timeout' | 'release_failed' | 'retried';
 
 /** Methods a request may be retried with on another backend (RFC 9110 9.2.2). */
@@ -75,7 +95,7 @@ export interface Backend {
   load: BackendLoad;
 }
 
-export type TransactionStep = keyof StepTimes | 'done' | 'failed';
+export type TransactionStep = keyof StepTimes | 'kept' | 'done' | 'failed';
 
 /** What the admin API shows of a transaction. */
 export interface TransactionRecord {
@@ -91,6 +111,8 @@ export interface TransactionRecord {
   bytesSent: number | null;
   readonly policy: string | null;
   readonly decidedBy: string | null;
+  /** Served on the previous transaction's socket and rules (a speculation hit). */
+  readonly cached: boolean;
 }
 
 /** Emitted as 'handoff' for every finished transaction, success or failure. */
@@ -106,16 +128,51 @@ export interface HandoffEvent {
   readonly policy: string | null;
 }
 
+interface NextReport {
+  readonly head: Buffer;
+  readonly idle: boolean;
+}
+
 interface Transaction {
   readonly id: bigint;
   readonly record: TransactionRecord;
   readonly backend: Backend;
+  readonly session: HttpSession<ClientLink>;
   readonly conn: TcpConnection<ClientLink>;
   readonly link: ClientLink;
+  /** The state handed off (for a cached transaction, the first one's: its 4-tuple and options hold). */
   readonly exported: TcpRepairState;
-  rulesInstalled: boolean;
-  done?: (bytesSent: bigint) => void;
-  failed?: (reason: string) => void;
+  /** Kept after Done (speculative rule caching): ms to wait for the next request; 0 = not kept. */
+  readonly keepMs: number;
+  /** Served on its predecessor's socket and rules: no rules to install, no Prepare. */
+  readonly cached: boolean;
+  /** Its rules installed in the switch now. */
+  readonly rules: Set<RuleTable>;
+  /** Settled by the agent's events: Done, the kept connection's next request, or a failure. */
+  readonly done: Promise<bigint>;
+  readonly next: Promise<NextReport>;
+  resolveDone: (bytesSent: bigint) => void;
+  resolveNext: (r: NextReport) => void;
+  failed: (reason: string) => void;
+}
+
+type RuleTable = 'handoff_in' | 'handoff_out';
+const RULE_TABLES: readonly RuleTable[] = ['handoff_in', 'handoff_out'];
+
+interface RunResult {
+  readonly outcome: Outcome;
+  readonly steps: StepTimes | null;
+  readonly bytesSent: number | null;
+  /** Nothing reached the client from the backend: the request may be retried or answered here. */
+  readonly nothingSent: boolean;
+}
+
+/** A decision made while speculating that missed: used when the head comes back to the controller. */
+interface PendingDecision {
+  readonly head: Buffer;
+  readonly backend: Backend;
+  readonly policy: string | null;
+  readonly decidedBy: string | null;
 }
 
 /** Picks a backend for a request; null = none can take it (the controller answers 503). */
@@ -133,12 +190,16 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #backends: Backend[];
   readonly #tx = new Map<bigint, Transaction>();
   readonly #timeouts: HandoffTimeouts;
+  readonly #speculation: SpeculationOptions;
+  readonly #pending = new Map<TcpConnection<ClientLink>, PendingDecision>();
   #nextId = 1n;
   #rr = 0;
   readonly stats = {
     outcomes: {} as Record<Outcome, number>,
     byBackend: {} as Record<string, number>,
     steps: [] as StepTimes[],
+    /** Kept transactions, and how each ended: a hit (Continue), a miss (another backend), idle. */
+    speculation: { kept: 0, hits: 0, misses: 0, idle: 0 },
   };
 
   readonly #history = new Map<string, TransactionRecord[]>();
@@ -146,10 +207,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   /** The policy engine deciding backends; without one, round robin. */
   engine: PolicyEngine | undefined;
 
-  constructor(ctl: Controller, backends: readonly BackendSpec[], timeouts: Partial<HandoffTimeouts> = {}, engine?: PolicyEngine) {
+  constructor(ctl: Controller, backends: readonly BackendSpec[], timeouts: Partial<HandoffTimeouts> = {}, engine?: PolicyEngine, speculation: Partial<SpeculationOptions> = {}) {
     super();
     this.#ctl = ctl;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
+    this.#speculation = { ...DEFAULT_SPECULATION, ...speculation };
     this.#backends = [];
     this.engine = engine;
     for (const spec of backends) this.addBackend(spec);
@@ -157,6 +219,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     if (engine) {
       ctl.on('connectionOpened', (conn: TcpConnection<ClientLink>) => engine.addConn(toPolicyConn(conn, Date.now())));
       ctl.on('connectionClosed', (conn: TcpConnection<ClientLink>) => {
+        this.#pending.delete(conn);
         engine.rmConn(connectionId(conn));
         this.#history.delete(connectionId(conn));
       });
@@ -168,11 +231,12 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     if (this.#backends.some((b) => b.spec.name === spec.name)) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `backend ${spec.name} exists`);
     const agent = new AgentClient(spec.name, spec.agentAddress, spec.token);
     const b: Backend = { spec, agent, active: 0, served: 0, draining: false, weight, load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 } };
-    agent.on('done', (id: bigint, bytes: bigint) => this.#tx.get(id)?.done?.(bytes));
-    agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed?.(`agent aborted: ${reason}`));
+    agent.on('done', (id: bigint, bytes: bigint) => this.#tx.get(id)?.resolveDone(bytes));
+    agent.on('next', (id: bigint, head: Buffer, idle: boolean) => this.#tx.get(id)?.resolveNext({ head, idle }));
+    agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed(`agent aborted: ${reason}`));
     agent.on('load', (l: AgentLoad) => (b.load = { activeTransactions: l.activeTransactions, recentThroughputBps: l.recentThroughputBps, queueLength: l.queueLength }));
     agent.on('down', () => {
-      for (const t of this.#tx.values()) if (t.backend === b) t.failed?.('agent connection lost');
+      for (const t of this.#tx.values()) if (t.backend === b) t.failed('agent connection lost');
     });
     this.#backends.push(b);
     return b;
@@ -267,7 +331,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
 
   #take(req: HttpRequest, session: HttpSession<ClientLink>): boolean {
     const conn = session.conn;
-    const d = this.decide(req, session, this.#backends);
+    // A speculation that missed already asked the policy about this very request.
+    const pending = this.#pending.get(conn);
+    this.#pending.delete(conn);
+    const reuse = pending && endsWith(pending.head, req.headBytes) && pending.backend.agent.up && !pending.backend.draining;
+    const d = reuse ? { backend: pending.backend, policy: pending.policy, decidedBy: pending.decidedBy } : this.decide(req, session, this.#backends);
     if (d === null) return false;
     if ('reject' in d) {
       session.respond(d.reject, { 'Content-Type': 'text/plain; charset=utf-8' }, `${d.reason}\n`);
@@ -276,13 +344,24 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     const backend = d.backend;
     // The client's window closes while the state moves: nothing it sends can fall between the
     // controller and the backend. The backend reopens it when it starts (its window probe); for a
-    // read the switch keeps it at zero (the client cannot send the next request meanwhile).
+    // read the switch keeps it at zero (the client cannot send the next request meanwhile),
+    // unless the transaction is kept: then the next request is meant to reach the backend.
     const isRead = (req.head.method === 'GET' || req.head.method === 'HEAD') && !req.head.contentLength && !req.head.chunked;
+    const keepMs = req.head.keepAlive ? this.#keepMsFor(connectionId(conn), backend) : 0;
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
-    this.#attempt(req, session, backend, d.policy, d.decidedBy, state, unread, isRead, [backend]);
+    this.#attempt(req, session, backend, d.policy, d.decidedBy, state, unread, isRead, keepMs, [backend]);
     return true;
+  }
+
+  /** How long a transaction on `backend` is kept after Done (0: not kept), by the speculation mode. */
+  #keepMsFor(connId: string, backend: Backend): number {
+    const { mode, keepMs } = this.#speculation;
+    if (mode === 'off' || keepMs <= 0) return 0;
+    if (mode === 'always') return keepMs;
+    const last = this.#history.get(connId)?.[0];
+    return last && last.backend === backend.spec.name && last.outcome === 'done' ? keepMs : 0;
   }
 
   /**
@@ -299,16 +378,43 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     state: TcpRepairState,
     unread: Buffer,
     isRead: boolean,
+    keepMs: number,
     tried: Backend[],
   ): void {
+    const tx = this.#begin(this.#nextId++, req, session, backend, policy, decidedBy, state, keepMs, false);
+    this.#launch(tx, this.#run(tx, req, unread, isRead), (result) => {
+      if (!result.nothingSent) return;
+      const conn = session.conn;
+      const other = IDEMPOTENT.has(req.head.method) && tried.length < 2 ? this.available().find((b) => !tried.includes(b)) : undefined;
+      if (other && !conn.closed) {
+        log.info({ tx: tx.record.id, from: backend.spec.name, to: other.spec.name }, 'retrying the request on another backend');
+        this.#count('retried');
+        this.#attempt(req, session, other, null, 'retry', state, unread, isRead, 0, [...tried, other]);
+      } else {
+        this.#giveBack(tx, session);
+      }
+    });
+  }
+
+  /** Registers a transaction: its record in the connection's history, its event promises. */
+  #begin(
+    id: bigint,
+    req: HttpRequest,
+    session: HttpSession<ClientLink>,
+    backend: Backend,
+    policy: string | null,
+    decidedBy: string | null,
+    state: TcpRepairState,
+    keepMs: number,
+    cached: boolean,
+  ): Transaction {
     const conn = session.conn;
-    const id = this.#nextId++;
     const connId = connectionId(conn);
     const record: TransactionRecord = {
       id: String(id),
       connId,
       backend: backend.spec.name,
-      state: 'prepare',
+      state: cached ? 'transfer' : 'prepare',
       outcome: null,
       method: req.head.method,
       target: req.head.target,
@@ -317,50 +423,75 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       bytesSent: null,
       policy,
       decidedBy,
+      cached,
     };
     const h = this.#history.get(connId) ?? [];
     h.unshift(record);
     if (h.length > HISTORY_PER_CONNECTION) h.pop();
     this.#history.set(connId, h);
-    const tx: Transaction = { id, record, backend, conn, link: conn.link, exported: state, rulesInstalled: false };
-    this.#tx.set(tx.id, tx);
+    let resolveDone!: (b: bigint) => void;
+    let resolveNext!: (r: NextReport) => void;
+    let fail!: (why: string) => void;
+    const failure = new Promise<never>((_, reject) => (fail = (why) => reject(new Error(why))));
+    failure.catch(() => undefined); // awaited through the races below
+    const done = Promise.race([new Promise<bigint>((r) => (resolveDone = r)), failure]);
+    const next = Promise.race([new Promise<NextReport>((r) => (resolveNext = r)), failure]);
+    done.catch(() => undefined);
+    next.catch(() => undefined);
+    const tx: Transaction = {
+      id,
+      record,
+      backend,
+      session,
+      conn,
+      link: conn.link,
+      exported: state,
+      keepMs,
+      cached,
+      rules: new Set(cached ? RULE_TABLES : []),
+      done,
+      next,
+      resolveDone,
+      resolveNext,
+      failed: fail,
+    };
+    this.#tx.set(id, tx);
     backend.active++;
+    return tx;
+  }
+
+  /** Runs a registered transaction to its end and publishes the outcome. */
+  #launch(tx: Transaction, run: Promise<RunResult>, then: (r: RunResult) => void = () => undefined): void {
     const t0 = performance.now();
-    void this.#run(tx, req, unread, isRead).then((result) => {
+    const { record, backend } = tx;
+    void run.then((result) => {
       this.#tx.delete(tx.id);
       backend.active--;
       record.outcome = result.outcome;
       record.state = result.outcome === 'done' ? 'done' : 'failed';
       record.durationMs = performance.now() - t0;
       record.bytesSent = result.bytesSent;
-      const ev: HandoffEvent = { tx: record.id, connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy };
+      const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy };
       this.#recent.unshift(ev);
       if (this.#recent.length > RECENT_EVENTS) this.#recent.pop();
       if (this.engine && record.policy) {
-        this.engine.retire({ id: record.id, connId, backend: backend.spec.name, outcome: result.outcome, durationMs: record.durationMs, bytesSent: result.bytesSent ?? 0 } as never, record.policy);
+        this.engine.retire({ id: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, durationMs: record.durationMs, bytesSent: result.bytesSent ?? 0 } as never, record.policy);
       }
       this.emit('handoff', ev);
-      if (!result.nothingSent) return;
-      const other = IDEMPOTENT.has(req.head.method) && tried.length < 2 ? this.available().find((b) => !tried.includes(b)) : undefined;
-      if (other && !conn.closed) {
-        log.info({ tx: record.id, from: backend.spec.name, to: other.spec.name }, 'retrying the request on another backend');
-        this.#count('retried');
-        this.#attempt(req, session, other, null, 'retry', state, unread, isRead, [...tried, other]);
-      } else {
-        this.#giveBack(tx, session);
-      }
+      then(result);
     });
   }
 
   /**
    * One transaction: rules, then Prepare-and-start in one call; Done when the response is sent;
-   * Release (with the unacknowledged tail), then the rule delete, then adopt. The from-backend
-   * rule drops the backend's RSTs (drop_rst), so a client segment that reaches the backend before
-   * its socket exists or after it is closed is lost (and retransmitted by the client), never
-   * answered with a reset (invariant 1); the client's window is closed meanwhile, so no request
-   * data is in flight.
+   * then either the next request on the same socket (kept, a speculation hit) or the hand-back:
+   * Release (with the unacknowledged tail), the rule delete, adopt. The from-backend rule drops
+   * the backend's RSTs (drop_rst), so a client segment that reaches the backend before its
+   * socket exists or after it is closed is lost (and retransmitted by the client), never
+   * answered with a reset (invariant 1). A cached transaction starts at the transfer: its
+   * predecessor's rules and socket serve it.
    */
-  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean): Promise<{ outcome: Outcome; steps: StepTimes | null; bytesSent: number | null; nothingSent: boolean }> {
+  async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean): Promise<RunResult> {
     const t = this.#timeouts;
     const times: StepTimes = { prepare: 0, rules: 0, start: 0, transfer: 0, deleteRules: 0, release: 0 };
     const timed = async <T>(k: keyof StepTimes, p: Promise<T>): Promise<T> => {
@@ -372,78 +503,73 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       }
     };
     const agent = tx.backend.agent;
-    let started = false;
-    let phase: 'prepare' | 'rules' | 'after' = 'rules';
+    let started = tx.cached;
+    let phase: 'prepare' | 'rules' | 'after' = tx.cached ? 'after' : 'rules';
     try {
-      // 1. Both rules in one batch, then 2+3. Prepare with start: the agent builds the socket in
-      // repair mode with our state and every byte we ACKed, leaves repair mode and serves, in one
-      // call. Rules before the socket are safe: the client's window is closed, and a segment that
-      // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
-      tx.record.state = 'rules';
-      phase = 'rules';
-      await timed('rules', this.#writeRules(tx, 'INSERT', isRead));
-      tx.rulesInstalled = true;
-      phase = 'prepare';
-      tx.record.state = 'prepare';
-      const done = new Promise<bigint>((resolve, reject) => {
-        tx.done = resolve;
-        tx.failed = (why) => reject(new Error(why));
-      });
-      done.catch(() => undefined); // a failure before `done` is awaited is handled there
-      const prep = await timed(
-        'prepare',
-        agent.call<Obj>(
-          'Prepare',
-          {
-            transaction_id: String(tx.id),
-            connection: toProtoState(tx.exported),
-            request: unread,
-            body: Buffer.alloc(0),
-            body_length: String(req.head.contentLength ?? 0),
-            deadline_unix_ms: String(Date.now() + t.transactionMs),
-            start: true,
-          },
-          t.prepareMs + t.startMs,
-        ),
-      );
-      if (prep.result !== 'ready') {
-        log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
-        await this.#writeRules(tx, 'DELETE', isRead).then(() => (tx.rulesInstalled = false));
-        this.#count('refused');
-        return { outcome: 'refused', steps: null, bytesSent: null, nothingSent: true };
+      if (!tx.cached) {
+        // 1. Both rules in one batch, then 2+3. Prepare with start: the agent builds the socket in
+        // repair mode with our state and every byte we ACKed, leaves repair mode and serves, in one
+        // call. Rules before the socket are safe: the client's window is closed, and a segment that
+        // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
+        tx.record.state = 'rules';
+        await timed('rules', this.#writeRules(tx, 'INSERT', isRead && tx.keepMs === 0));
+        phase = 'prepare';
+        tx.record.state = 'prepare';
+        const prep = await timed(
+          'prepare',
+          agent.call<Obj>(
+            'Prepare',
+            {
+              transaction_id: String(tx.id),
+              connection: toProtoState(tx.exported),
+              request: unread,
+              body: Buffer.alloc(0),
+              body_length: String(req.head.contentLength ?? 0),
+              deadline_unix_ms: String(Date.now() + t.transactionMs),
+              start: true,
+              keep_ms: tx.keepMs,
+            },
+            t.prepareMs + t.startMs,
+          ),
+        );
+        if (prep.result !== 'ready') {
+          log.info({ tx: String(tx.id), backend: tx.backend.spec.name, reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
+          await this.#writeRules(tx, 'DELETE');
+          this.#count('refused');
+          return { outcome: 'refused', steps: null, bytesSent: null, nothingSent: true };
+        }
+        started = true;
+        phase = 'after';
       }
-      started = true;
-      phase = 'after';
       tx.record.state = 'transfer';
-      const bytesSent = await timed('transfer', withTimeout(done, t.transactionMs, 'the response did not complete'));
+      const bytesSent = await timed('transfer', withTimeout(tx.done, t.transactionMs, 'the response did not complete'));
+      if (tx.keepMs > 0) {
+        this.stats.speculation.kept++;
+        tx.record.state = 'kept';
+        if (await this.#continueIfSame(tx)) return this.#finished(tx, times, bytesSent);
+      }
       // 4. Release: the agent freezes, dumps and closes the socket without a packet. It comes
-      // before the rule delete: the response's tail may still be unacknowledged, and a backend
-      // that retransmits it (RTO, tail-loss probe) after its rule is gone would reach the client
-      // from its own address, and the client would answer with a RST.
+      // before the from-backend rule goes: the response's tail may still be unacknowledged, and a
+      // backend that retransmits it (RTO, tail-loss probe) after its rule is gone would reach the
+      // client from its own address, and the client would answer with a RST. A kept transaction's
+      // window is open, so its client→backend rule goes first: nothing the client sends after
+      // that reaches the socket being dumped (the controller holds it while frozen).
       tx.record.state = 'release';
+      if (tx.keepMs > 0) await timed('deleteRules', this.#writeRules(tx, 'DELETE', false, ['handoff_in']));
       const rel = await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs));
       // 5. Delete the rules: client segments reach the controller again (dropped while frozen;
       // before that, the closed backend socket's RSTs were dropped by drop_rst).
-      await timed('deleteRules', this.#writeRules(tx, 'DELETE', isRead));
-      tx.rulesInstalled = false;
+      const t0 = performance.now();
+      await this.#writeRules(tx, 'DELETE', false, [...tx.rules]);
+      times.deleteRules += performance.now() - t0;
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
       const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link, Buffer.from(rel.unacked ?? []));
       conn.setReceiveWindow('open');
-      tx.backend.served++;
-      this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;
-      this.stats.steps.push(times);
-      if (this.stats.steps.length > 10_000) this.stats.steps.shift();
-      this.#count('done');
-      return { outcome: 'done', steps: times, bytesSent: Number(bytesSent), nothingSent: false };
+      return this.#finished(tx, times, bytesSent);
     } catch (err) {
       const reason = (err as Error).message;
       log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, started, err: reason }, 'hand-off failed');
-      if (tx.rulesInstalled) {
-        await this.#writeRules(tx, 'DELETE', isRead).then(
-          () => (tx.rulesInstalled = false),
-          (e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete hand-off rules; reconcile will'),
-        );
-      }
+      await this.#deleteRemainingRules(tx);
       await agent.call('Abort', { transaction_id: String(tx.id), reason }, 1000).catch(() => undefined);
       let outcome: Outcome;
       // A Prepare-and-start that failed may still have started serving (its reply lost with a
@@ -460,6 +586,71 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       this.#count(outcome);
       return { outcome, steps: null, bytesSent: null, nothingSent };
     }
+  }
+
+  #finished(tx: Transaction, times: StepTimes, bytesSent: bigint): RunResult {
+    tx.backend.served++;
+    this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;
+    this.stats.steps.push(times);
+    if (this.stats.steps.length > 10_000) this.stats.steps.shift();
+    this.#count('done');
+    return { outcome: 'done', steps: times, bytesSent: Number(bytesSent), nothingSent: false };
+  }
+
+  /**
+   * A kept transaction after Done: waits for the agent's NextRequest and asks the policy about
+   * that request. Same backend: Continue serves it on the same socket as a new (cached)
+   * transaction that inherits the rules, and this one ends here (true). Otherwise false: the
+   * caller hands the connection back, and the decision waits for the head to come back.
+   */
+  async #continueIfSame(tx: Transaction): Promise<boolean> {
+    const t = this.#timeouts;
+    const next = await withTimeout(tx.next, tx.keepMs + t.releaseMs, 'the kept connection reported no next request');
+    if (next.idle) {
+      this.stats.speculation.idle++;
+      return false;
+    }
+    const parsed = new RequestHeadParser(this.#ctl.intake.config).feed(next.head);
+    // A head the controller would refuse (400, 431, 505) comes back so that the intake answers it.
+    const d = parsed.kind === 'head' && tx.conn.state === 'ESTABLISHED' ? this.decide({ head: parsed.head, headBytes: next.head, body: Buffer.alloc(0) }, tx.session, this.#backends) : null;
+    if (d === null || 'reject' in d || d.backend !== tx.backend || parsed.kind !== 'head') {
+      this.stats.speculation.misses++;
+      if (d && !('reject' in d)) this.#pending.set(tx.conn, { head: next.head, backend: d.backend, policy: d.policy, decidedBy: d.decidedBy });
+      return false;
+    }
+    const req: HttpRequest = { head: parsed.head, headBytes: next.head, body: Buffer.alloc(0) };
+    const keepMs = parsed.head.keepAlive ? this.#speculation.keepMs : 0;
+    const nextTx = this.#begin(this.#nextId++, req, tx.session, tx.backend, d.policy, d.decidedBy, tx.exported, keepMs, true);
+    try {
+      await tx.backend.agent.call('Continue', { transaction_id: String(tx.id), next_transaction_id: String(nextTx.id), deadline_unix_ms: String(Date.now() + t.transactionMs), keep_ms: keepMs }, t.startMs);
+    } catch (err) {
+      if (err instanceof AgentCallError && err.neverSent) {
+        // Nothing happened at the agent: this transaction is still kept; hand it back.
+        this.#tx.delete(nextTx.id);
+        tx.backend.active--;
+        this.#history.get(nextTx.record.connId)?.splice(0, 1);
+        this.stats.speculation.misses++;
+        return false;
+      }
+      // The agent may be serving it: the new transaction owns the rules and fails (reset).
+      tx.rules.clear();
+      this.#launch(nextTx, Promise.reject(err as Error).catch((e: unknown) => this.#failCached(nextTx, e as Error)));
+      return true;
+    }
+    this.stats.speculation.hits++;
+    tx.rules.clear(); // they are the new transaction's now
+    this.#launch(nextTx, this.#run(nextTx, req, Buffer.alloc(0), false));
+    return true;
+  }
+
+  /** A cached transaction whose Continue failed after it may have started: its rules go, the client is reset. */
+  async #failCached(tx: Transaction, err: Error): Promise<RunResult> {
+    log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, err: err.message }, 'hand-off failed');
+    await this.#deleteRemainingRules(tx);
+    await tx.backend.agent.call('Abort', { transaction_id: String(tx.id), reason: err.message }, 1000).catch(() => undefined);
+    this.#resetClient(tx);
+    this.#count('backend_failed');
+    return { outcome: 'backend_failed', steps: null, bytesSent: null, nothingSent: false };
   }
 
   /** Nothing reached the client from the backend: the controller answers itself. */
@@ -482,33 +673,44 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     tx.conn.detach();
   }
 
-  async #writeRules(tx: Transaction, type: 'INSERT' | 'DELETE', isRead: boolean): Promise<void> {
+  /**
+   * Inserts or deletes the transaction's rules (both by default) in one batch, and keeps
+   * tx.rules current: the failure paths delete exactly what is still installed.
+   */
+  async #writeRules(tx: Transaction, type: 'INSERT' | 'DELETE', zeroWindow = false, tables: readonly RuleTable[] = RULE_TABLES): Promise<void> {
     const s = tx.exported;
     const b = tx.backend.spec;
     const vip = this.#ctl.options.vips.find((v) => v.ip === s.localIp);
-    await withTimeout(
-      this.#ctl.client.writeOrThrow([
-        {
-          type,
-          entry: {
-            table: 'handoff_in',
+    const entry = (table: RuleTable): Obj =>
+      table === 'handoff_in'
+        ? {
+            table,
             match: { 'hdr.ipv4.src_addr': s.remoteIp, 'hdr.ipv4.dst_addr': s.localIp, 'hdr.tcp.src_port': s.remotePort, 'hdr.tcp.dst_port': s.localPort },
             ...(type === 'INSERT' ? { action: 'to_backend', params: { backend_ip: b.ip, backend_mac: b.mac, port: b.port, clear_fin: 1 } } : {}),
-          },
-        },
-        {
-          type,
-          entry: {
-            table: 'handoff_out',
+          }
+        : {
+            table,
             match: { 'hdr.ipv4.src_addr': b.ip, 'hdr.ipv4.dst_addr': s.remoteIp, 'hdr.tcp.src_port': s.localPort, 'hdr.tcp.dst_port': s.remotePort },
             ...(type === 'INSERT'
-              ? { action: 'from_backend', params: { vip: s.localIp, vip_mac: vip?.mac ?? '02:00:00:00:00:00', client_mac: tx.link.mac, port: tx.link.port, zero_window: isRead ? 1 : 0, drop_rst: 1 } }
+              ? { action: 'from_backend', params: { vip: s.localIp, vip_mac: vip?.mac ?? '02:00:00:00:00:00', client_mac: tx.link.mac, port: tx.link.port, zero_window: zeroWindow ? 1 : 0, drop_rst: 1 } }
               : {}),
-          },
-        },
-      ]),
+          };
+    await withTimeout(
+      this.#ctl.client.writeOrThrow(tables.map((table) => ({ type, entry: entry(table) })) as never),
       this.#timeouts.rulesMs,
       `hand-off rules ${type}`,
+    );
+    for (const table of tables) {
+      if (type === 'INSERT') tx.rules.add(table);
+      else tx.rules.delete(table);
+    }
+  }
+
+  /** Deletes whatever rules the transaction still has (failure paths). */
+  async #deleteRemainingRules(tx: Transaction): Promise<void> {
+    if (tx.rules.size === 0) return;
+    await this.#writeRules(tx, 'DELETE', false, [...tx.rules]).catch((e: unknown) =>
+      log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete hand-off rules; reconcile will'),
     );
   }
 
@@ -524,6 +726,10 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   close(): void {
     for (const b of this.#backends) b.agent.close();
   }
+}
+
+function endsWith(buf: Buffer, tail: Buffer): boolean {
+  return buf.length >= tail.length && buf.subarray(buf.length - tail.length).equals(tail);
 }
 
 function ipNum(ip: string): number {

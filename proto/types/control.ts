@@ -8,11 +8,14 @@ import type { Aborted as _prism_control_v1_Aborted, Aborted__Output as _prism_co
 import type { AgentClient as _prism_control_v1_AgentClient, AgentDefinition as _prism_control_v1_AgentDefinition } from './prism/control/v1/Agent.js';
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from './prism/control/v1/AgentEvent.js';
 import type { ConnectionState as _prism_control_v1_ConnectionState, ConnectionState__Output as _prism_control_v1_ConnectionState__Output } from './prism/control/v1/ConnectionState.js';
+import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from './prism/control/v1/ContinueRequest.js';
+import type { ContinueResponse as _prism_control_v1_ContinueResponse, ContinueResponse__Output as _prism_control_v1_ContinueResponse__Output } from './prism/control/v1/ContinueResponse.js';
 import type { Done as _prism_control_v1_Done, Done__Output as _prism_control_v1_Done__Output } from './prism/control/v1/Done.js';
 import type { EventsRequest as _prism_control_v1_EventsRequest, EventsRequest__Output as _prism_control_v1_EventsRequest__Output } from './prism/control/v1/EventsRequest.js';
 import type { HealthRequest as _prism_control_v1_HealthRequest, HealthRequest__Output as _prism_control_v1_HealthRequest__Output } from './prism/control/v1/HealthRequest.js';
 import type { HealthResponse as _prism_control_v1_HealthResponse, HealthResponse__Output as _prism_control_v1_HealthResponse__Output } from './prism/control/v1/HealthResponse.js';
 import type { LoadReport as _prism_control_v1_LoadReport, LoadReport__Output as _prism_control_v1_LoadReport__Output } from './prism/control/v1/LoadReport.js';
+import type { NextRequest as _prism_control_v1_NextRequest, NextRequest__Output as _prism_control_v1_NextRequest__Output } from './prism/control/v1/NextRequest.js';
 import type { PrepareRequest as _prism_control_v1_PrepareRequest, PrepareRequest__Output as _prism_control_v1_PrepareRequest__Output } from './prism/control/v1/PrepareRequest.js';
 import type { PrepareResponse as _prism_control_v1_PrepareResponse, PrepareResponse__Output as _prism_control_v1_PrepareResponse__Output } from './prism/control/v1/PrepareResponse.js';
 import type { ReleaseRequest as _prism_control_v1_ReleaseRequest, ReleaseRequest__Output as _prism_control_v1_ReleaseRequest__Output } from './prism/control/v1/ReleaseRequest.js';
@@ -34,11 +37,14 @@ export interface ProtoGrpcType {
         Agent: SubtypeConstructor<typeof grpc.Client, _prism_control_v1_AgentClient> & { service: _prism_control_v1_AgentDefinition }
         AgentEvent: MessageTypeDefinition<_prism_control_v1_AgentEvent, _prism_control_v1_AgentEvent__Output>
         ConnectionState: MessageTypeDefinition<_prism_control_v1_ConnectionState, _prism_control_v1_ConnectionState__Output>
+        ContinueRequest: MessageTypeDefinition<_prism_control_v1_ContinueRequest, _prism_control_v1_ContinueRequest__Output>
+        ContinueResponse: MessageTypeDefinition<_prism_control_v1_ContinueResponse, _prism_control_v1_ContinueResponse__Output>
         Done: MessageTypeDefinition<_prism_control_v1_Done, _prism_control_v1_Done__Output>
         EventsRequest: MessageTypeDefinition<_prism_control_v1_EventsRequest, _prism_control_v1_EventsRequest__Output>
         HealthRequest: MessageTypeDefinition<_prism_control_v1_HealthRequest, _prism_control_v1_HealthRequest__Output>
         HealthResponse: MessageTypeDefinition<_prism_control_v1_HealthResponse, _prism_control_v1_HealthResponse__Output>
         LoadReport: MessageTypeDefinition<_prism_control_v1_LoadReport, _prism_control_v1_LoadReport__Output>
+        NextRequest: MessageTypeDefinition<_prism_control_v1_NextRequest, _prism_control_v1_NextRequest__Output>
         PrepareRequest: MessageTypeDefinition<_prism_control_v1_PrepareRequest, _prism_control_v1_PrepareRequest__Output>
         PrepareResponse: MessageTypeDefinition<_prism_control_v1_PrepareResponse, _prism_control_v1_PrepareResponse__Output>
         ProtocolVersion: EnumTypeDefinition

@@ -5,11 +5,14 @@ import { parseTopology, type TopologyFile } from '../../stack/topology-file.js';
 import { waitFor } from './wait.js';
 
 export const VIP = { ip: '10.0.0.100', port: 80, mac: '02:00:00:00:00:fe' };
-/** A topology for tests: the client on port 1 and `backends` backends b1.. on ports 11.., one VIP. */
-export function testTopology(name: string, backends: number): TopologyFile {
+/**
+ * A topology for tests: the client on port 1 and `backends` backends b1.. on ports 11.., one VIP;
+ * `extra` lines of YAML add top-level keys (policy, speculation).
+ */
+export function testTopology(name: string, backends: number, extra: readonly string[] = []): TopologyFile {
   const hosts = Array.from({ length: backends }, (_, i) => `  - { name: b${i + 1}, ip: 10.0.0.${11 + i}, port: ${11 + i}, role: backend }`);
   return parseTopology(
-    [`name: ${name}`, `vips: [{ ip: ${VIP.ip}, port: ${VIP.port}, mac: "${VIP.mac}" }]`, 'hosts:', '  - { name: client, ip: 10.0.0.1, port: 1, role: client }', ...hosts].join('\n'),
+    [`name: ${name}`, `vips: [{ ip: ${VIP.ip}, port: ${VIP.port}, mac: "${VIP.mac}" }]`, ...extra, 'hosts:', '  - { name: client, ip: 10.0.0.1, port: 1, role: client }', ...hosts].join('\n'),
   );
 }
 

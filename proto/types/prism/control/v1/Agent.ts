@@ -6,6 +6,8 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AbortRequest as _prism_control_v1_AbortRequest, AbortRequest__Output as _prism_control_v1_AbortRequest__Output } from '../../../prism/control/v1/AbortRequest.js';
 import type { AbortResponse as _prism_control_v1_AbortResponse, AbortResponse__Output as _prism_control_v1_AbortResponse__Output } from '../../../prism/control/v1/AbortResponse.js';
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from '../../../prism/control/v1/AgentEvent.js';
+import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from '../../../prism/control/v1/ContinueRequest.js';
+import type { ContinueResponse as _prism_control_v1_ContinueResponse, ContinueResponse__Output as _prism_control_v1_ContinueResponse__Output } from '../../../prism/control/v1/ContinueResponse.js';
 import type { EventsRequest as _prism_control_v1_EventsRequest, EventsRequest__Output as _prism_control_v1_EventsRequest__Output } from '../../../prism/control/v1/EventsRequest.js';
 import type { HealthRequest as _prism_control_v1_HealthRequest, HealthRequest__Output as _prism_control_v1_HealthRequest__Output } from '../../../prism/control/v1/HealthRequest.js';
 import type { HealthResponse as _prism_control_v1_HealthResponse, HealthResponse__Output as _prism_control_v1_HealthResponse__Output } from '../../../prism/control/v1/HealthResponse.js';
@@ -25,6 +27,15 @@ export interface AgentClient extends grpc.Client {
   abort(argument: _prism_control_v1_AbortRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_prism_control_v1_AbortResponse__Output>): grpc.ClientUnaryCall;
   abort(argument: _prism_control_v1_AbortRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_AbortResponse__Output>): grpc.ClientUnaryCall;
   abort(argument: _prism_control_v1_AbortRequest, callback: grpc.requestCallback<_prism_control_v1_AbortResponse__Output>): grpc.ClientUnaryCall;
+  
+  Continue(argument: _prism_control_v1_ContinueRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  Continue(argument: _prism_control_v1_ContinueRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  Continue(argument: _prism_control_v1_ContinueRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  Continue(argument: _prism_control_v1_ContinueRequest, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  continue(argument: _prism_control_v1_ContinueRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  continue(argument: _prism_control_v1_ContinueRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  continue(argument: _prism_control_v1_ContinueRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
+  continue(argument: _prism_control_v1_ContinueRequest, callback: grpc.requestCallback<_prism_control_v1_ContinueResponse__Output>): grpc.ClientUnaryCall;
   
   Events(argument: _prism_control_v1_EventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_prism_control_v1_AgentEvent__Output>;
   Events(argument: _prism_control_v1_EventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_prism_control_v1_AgentEvent__Output>;
@@ -72,6 +83,8 @@ export interface AgentClient extends grpc.Client {
 export interface AgentHandlers extends grpc.UntypedServiceImplementation {
   Abort: grpc.handleUnaryCall<_prism_control_v1_AbortRequest__Output, _prism_control_v1_AbortResponse>;
   
+  Continue: grpc.handleUnaryCall<_prism_control_v1_ContinueRequest__Output, _prism_control_v1_ContinueResponse>;
+  
   Events: grpc.handleServerStreamingCall<_prism_control_v1_EventsRequest__Output, _prism_control_v1_AgentEvent>;
   
   Health: grpc.handleUnaryCall<_prism_control_v1_HealthRequest__Output, _prism_control_v1_HealthResponse>;
@@ -86,6 +99,7 @@ export interface AgentHandlers extends grpc.UntypedServiceImplementation {
 
 export interface AgentDefinition extends grpc.ServiceDefinition {
   Abort: MethodDefinition<_prism_control_v1_AbortRequest, _prism_control_v1_AbortResponse, _prism_control_v1_AbortRequest__Output, _prism_control_v1_AbortResponse__Output>
+  Continue: MethodDefinition<_prism_control_v1_ContinueRequest, _prism_control_v1_ContinueResponse, _prism_control_v1_ContinueRequest__Output, _prism_control_v1_ContinueResponse__Output>
   Events: MethodDefinition<_prism_control_v1_EventsRequest, _prism_control_v1_AgentEvent, _prism_control_v1_EventsRequest__Output, _prism_control_v1_AgentEvent__Output>
   Health: MethodDefinition<_prism_control_v1_HealthRequest, _prism_control_v1_HealthResponse, _prism_control_v1_HealthRequest__Output, _prism_control_v1_HealthResponse__Output>
   Prepare: MethodDefinition<_prism_control_v1_PrepareRequest, _prism_control_v1_PrepareResponse, _prism_control_v1_PrepareRequest__Output, _prism_control_v1_PrepareResponse__Output>

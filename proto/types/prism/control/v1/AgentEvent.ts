@@ -4,17 +4,20 @@
 import type { Done as _prism_control_v1_Done, Done__Output as _prism_control_v1_Done__Output } from '../../../prism/control/v1/Done.js';
 import type { Aborted as _prism_control_v1_Aborted, Aborted__Output as _prism_control_v1_Aborted__Output } from '../../../prism/control/v1/Aborted.js';
 import type { LoadReport as _prism_control_v1_LoadReport, LoadReport__Output as _prism_control_v1_LoadReport__Output } from '../../../prism/control/v1/LoadReport.js';
+import type { NextRequest as _prism_control_v1_NextRequest, NextRequest__Output as _prism_control_v1_NextRequest__Output } from '../../../prism/control/v1/NextRequest.js';
 
 export interface AgentEvent {
   'done'?: (_prism_control_v1_Done | null);
   'aborted'?: (_prism_control_v1_Aborted | null);
   'load'?: (_prism_control_v1_LoadReport | null);
-  'event'?: "done"|"aborted"|"load";
+  'next_request'?: (_prism_control_v1_NextRequest | null);
+  'event'?: "done"|"aborted"|"load"|"next_request";
 }
 
 export interface AgentEvent__Output {
   'done'?: (_prism_control_v1_Done__Output | null);
   'aborted'?: (_prism_control_v1_Aborted__Output | null);
   'load'?: (_prism_control_v1_LoadReport__Output | null);
-  'event'?: "done"|"aborted"|"load";
+  'next_request'?: (_prism_control_v1_NextRequest__Output | null);
+  'event'?: "done"|"aborted"|"load"|"next_request";
 }

@@ -12,6 +12,7 @@ export interface PrepareRequest {
   'body_length'?: (number | string | Long);
   'deadline_unix_ms'?: (number | string | Long);
   'start'?: (boolean);
+  'keep_ms'?: (number);
 }
 
 export interface PrepareRequest__Output {
@@ -22,4 +23,5 @@ export interface PrepareRequest__Output {
   'body_length': (string);
   'deadline_unix_ms': (string);
   'start': (boolean);
+  'keep_ms': (number);
 }

@@ -1,0 +1,174 @@
+/**
+ * Speculative rule caching (Prism 3.3): a kept transaction's socket and rules serve the next
+ * request when the policy picks the same backend again (Continue), and the connection comes back
+ * intact when it does not (a miss), when the client goes quiet (idle), when a body is in flight,
+ * and when the client closes. Content hashing on the path decides, so the test knows which
+ * requests share a backend. Every body is hash-checked; no RST, no entry left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deterministicSha256 } from '../../agent/bytes.js';
+import { startStack, type RunningStack } from '../../stack/stack.js';
+import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
+
+const skip = ebpfSkipReason();
+if (skip) console.warn(`[skip] speculative caching tests: ${skip}`);
+
+describe.skipIf(skip)('speculative rule caching: the next request on the same socket and rules', () => {
+  let stack: RunningStack;
+  beforeAll(async () => {
+    stack = await startStack(testTopology('spec', 3, ['policy: { name: content-hash, config: { key: path } }', 'speculation: { mode: always, keepMs: 200 }']), { root: REPO });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const client = () => stack.hosts.get('client')!.host;
+  const spec = () => ({ ...stack.handoff.stats.speculation });
+  const entries = () => stack.sw.dataplane!.entryCount('handoff_in') + stack.sw.dataplane!.entryCount('handoff_out');
+
+  it("Node's http: 100 GETs of one path on one connection, one backend, served by Continue", async () => {
+    const before = spec();
+    const script = `
+      const http = require('http'); const crypto = require('crypto');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const ports = new Set();
+      const get = (seed) => new Promise((res, rej) => http.get({ host: '10.0.0.100', path: '/bytes/30000?seed=' + seed, agent }, (r) => {
+        ports.add(r.socket.localPort); const h = crypto.createHash('sha256'); r.on('data', (c) => h.update(c));
+        r.on('end', () => res([r.statusCode, h.digest('hex'), r.headers['x-backend']])); r.on('error', rej);
+      }).on('error', rej));
+      (async () => { const out = []; for (let i = 1; i <= 100; i++) out.push(await get(i)); console.log(JSON.stringify({ out, sockets: ports.size })); agent.destroy(); })()
+        .catch((e) => { console.error(e); process.exit(1); });`;
+    const r = await client().exec([process.execPath, '-e', script], { timeoutMs: 60_000 });
+    const { out, sockets } = JSON.parse(r.stdout) as { out: [number, string, string][]; sockets: number };
+    expect(sockets).toBe(1);
+    expect(out.map((o) => o[0])).toEqual(out.map(() => 200));
+    expect(out.map((o) => o[1])).toEqual(out.map((_, i) => deterministicSha256(30000, i + 1)));
+    expect(new Set(out.map((o) => o[2])).size).toBe(1);
+    await handoffsSettled(stack);
+    const after = spec();
+    // Every request after the first went to the kept socket: 99 hits.
+    expect(after.hits - before.hits).toBe(99);
+    expect(entries()).toBe(0);
+  }, 90_000);
+
+  it('curl: 150 GETs over several paths on one connection: hits and misses, all hash-checked', async () => {
+    const before = spec();
+    const sizes = [0, 1, 1000, 65536, 300000, 2_000_000];
+    const urls = Array.from({ length: 150 }, (_, i) => ({ n: sizes[(i * 7 + (i >> 2)) % sizes.length]!, seed: 5000 + i }));
+    const dir = `/tmp/prism-spec-${process.pid}`;
+    await client().exec(['mkdir', '-p', dir]);
+    try {
+      const args = urls.flatMap((u, i) => ['-o', `${dir}/${i}`, '-w', '%{num_connects} %header{x-backend}\\n', `http://10.0.0.100/bytes/${u.n}?seed=${u.seed}`]);
+      const r = await client().exec(['curl', '-sS', '--fail', '--max-time', '120', ...args], { timeoutMs: 150_000 });
+      const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
+      expect(lines.reduce((n, l) => n + Number(l[0]), 0)).toBe(1);
+      const sums = await client().exec(['bash', '-c', `cd ${dir} && sha256sum *`], { timeoutMs: 60_000 });
+      const got = new Map(sums.stdout.trim().split('\n').map((l) => { const [h, f] = l.split(/\s+/); return [Number(f), h!]; }));
+      urls.forEach((u, i) => expect(got.get(i)).toBe(deterministicSha256(u.n, u.seed)));
+      // The same path always reaches the same backend.
+      const byPath = new Map<number, Set<string>>();
+      urls.forEach((u, i) => byPath.set(u.n, (byPath.get(u.n) ?? new Set()).add(lines[i]![1]!)));
+      for (const s of byPath.values()) expect(s.size).toBe(1);
+    } finally {
+      await client().exec(['rm', '-rf', dir]);
+    }
+    await handoffsSettled(stack);
+    const after = spec();
+    expect(after.hits - before.hits).toBeGreaterThan(0);
+    expect(after.misses - before.misses).toBeGreaterThan(0);
+    expect(entries()).toBe(0);
+  }, 180_000);
+
+  it("Python's http.client: PUTs and GETs of objects on two paths, bodies in flight on hits and misses, byte-identical", async () => {
+    const py = [
+      'import http.client, hashlib, json, os',
+      "c = http.client.HTTPConnection('10.0.0.100', 80, timeout=30)",
+      'out = []',
+      'for i in range(12):',
+      "    name = 'spec-a' if i % 3 else 'spec-b'",
+      '    body = os.urandom(200000 + i * 50000)',
+      "    c.request('PUT', '/objects/' + name, body=body)",
+      '    r = c.getresponse(); r.read(); st = r.status',
+      "    c.request('GET', '/objects/' + name)",
+      '    r = c.getresponse(); got = r.read()',
+      "    out.append([st, r.status, hashlib.sha256(body).hexdigest() == hashlib.sha256(got).hexdigest(), r.getheader('x-backend')])",
+      'print(json.dumps(out))',
+    ].join('\n');
+    const r = await client().exec(['python3', '-c', py], { timeoutMs: 120_000 });
+    const out = JSON.parse(r.stdout) as [number, number, boolean, string][];
+    expect(out).toHaveLength(12);
+    for (const [put, get, same] of out) {
+      expect([200, 201, 204]).toContain(put);
+      expect(get).toBe(200);
+      expect(same).toBe(true);
+    }
+    await handoffsSettled(stack);
+    expect(entries()).toBe(0);
+  }, 150_000);
+
+  it('a client quiet for longer than keepMs: the connection comes back (idle), the next request still works', async () => {
+    const before = spec();
+    const script = `
+      const http = require('http'); const crypto = require('crypto');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (seed) => new Promise((res, rej) => http.get({ host: '10.0.0.100', path: '/bytes/7000?seed=' + seed, agent }, (r) => {
+        const h = crypto.createHash('sha256'); r.on('data', (c) => h.update(c)); r.on('end', () => res(h.digest('hex')));
+      }).on('error', rej));
+      (async () => { const a = await get(1); const b = await get(2); await new Promise((r) => setTimeout(r, 700)); const c = await get(3); console.log(JSON.stringify([a, b, c])); agent.destroy(); })()
+        .catch((e) => { console.error(e); process.exit(1); });`;
+    const proc = client().spawn([process.execPath, '-e', script]);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    // While the client waits, the kept connection is handed back: no rule stays installed.
+    await new Promise((r) => setTimeout(r, 450));
+    expect(entries()).toBe(0);
+    await new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    expect(JSON.parse(out)).toEqual([1, 2, 3].map((s) => deterministicSha256(7000, s)));
+    await handoffsSettled(stack);
+    expect(spec().idle - before.idle).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('two pipelined requests in one segment on a kept connection: both answered, in order', async () => {
+    const py = [
+      'import socket, time',
+      "s = socket.create_connection(('10.0.0.100', 80), timeout=10)",
+      // A response is complete when the head after `start` and its 100 body bytes are in.
+      'def complete(b, nth):',
+      '    j = -1',
+      '    for _ in range(nth): j = b.find(b"HTTP/1.1 200", j + 1)',
+      '    k = b.find(b"\\r\\n\\r\\n", j) if j >= 0 else -1',
+      '    return k >= 0 and len(b) >= k + 4 + 100',
+      'def read_until(nth):',
+      '    b = b""',
+      '    while not complete(b, nth): b += s.recv(65536)',
+      '    return b',
+      's.sendall(b"GET /bytes/100?seed=1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")',
+      'first = read_until(1)',
+      's.sendall(b"GET /bytes/100?seed=2 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /bytes/100?seed=3 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")',
+      'rest = read_until(2)',
+      'print(first.count(b"HTTP/1.1 200") + rest.count(b"HTTP/1.1 200"), len(rest))',
+    ].join('\n');
+    const r = await client().exec(['python3', '-c', py], { timeoutMs: 30_000 });
+    expect(r.stdout.trim().split(' ')[0]).toBe('3');
+    await handoffsSettled(stack);
+    expect(entries()).toBe(0);
+  }, 60_000);
+
+  it('a client that closes while its connection is kept: closed cleanly, nothing left', async () => {
+    const r = await client().exec(['bash', '-c', 'curl -sS --fail http://10.0.0.100/bytes/5000?seed=1 http://10.0.0.100/bytes/5000?seed=2 | sha256sum'], { timeoutMs: 30_000 });
+    expect(r.stdout.split(' ')[0]).toMatch(/^[0-9a-f]{64}$/);
+    await handoffsSettled(stack);
+    // The client's FIN, cleared by the rule while kept, is retransmitted to the controller after the hand-back.
+    const t0 = Date.now();
+    while (stack.controller.endpoint.connectionCount > 0 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 50));
+    expect(stack.controller.endpoint.connectionCount).toBe(0);
+    expect(entries()).toBe(0);
+  }, 60_000);
+
+  it('the client saw no reset', async () => {
+    const c = await tcpCounters(client());
+    expect(c.TcpOutRsts ?? 0).toBe(0);
+    expect(c.TcpExtTCPAbortOnData ?? 0).toBe(0);
+  });
+});
