@@ -62,6 +62,8 @@ export interface TransactionInfo {
   /** Which policy chose the backend, and how ('policy', 'forced', 'default'). */
   readonly policy: string | null;
   readonly decidedBy: string | null;
+  /** Served on the previous transaction's socket and rules (speculative rule caching). */
+  readonly cached: boolean;
 }
 
 export interface ConnectionInfo {
@@ -136,6 +138,8 @@ export interface TargetStats {
   /** Rules the controller has installed in the switch now, by table. */
   readonly rulesInstalled: Readonly<Record<string, number>>;
   readonly transactionsInFlight: number;
+  /** Speculative rule caching: transactions kept after Done, and how each ended (hit, miss, idle). */
+  readonly speculation: { readonly kept: number; readonly hits: number; readonly misses: number; readonly idle: number };
 }
 
 export interface AdminTarget {

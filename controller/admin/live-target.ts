@@ -176,6 +176,7 @@ export class LiveAdminTarget implements AdminTarget {
       malformedPackets: this.#ctl.stats.malformed,
       rulesInstalled: rules,
       transactionsInFlight: this.#handoff.inFlight,
+      speculation: { ...this.#handoff.stats.speculation },
     };
   }
 
@@ -201,6 +202,7 @@ function toInfo(t: TransactionRecord): TransactionInfo {
     startedAtMs: t.startedAtMs,
     durationMs: t.durationMs,
     bytesSent: t.bytesSent,
+    cached: t.cached,
     policy: t.policy,
     decidedBy: t.decidedBy,
   };

@@ -170,6 +170,7 @@ export class MemoryAdminTarget implements AdminTarget {
       malformedPackets: 0,
       rulesInstalled: { vip: 1, l3: this.#backends.size, handoff_in: this.#tx.size, handoff_out: this.#tx.size },
       transactionsInFlight: this.#tx.size,
+      speculation: { kept: 0, hits: 0, misses: 0, idle: 0 },
     };
   }
 
@@ -239,6 +240,7 @@ export class MemoryAdminTarget implements AdminTarget {
       bytesSent: null,
       policy: d.policy,
       decidedBy: d.source,
+      cached: false,
     };
     this.#tx.set(info.id, { info, conn: c, backend: b, policy: d.policy });
     c.txs.push(info);

@@ -125,6 +125,19 @@ export class AdminMetrics {
         this.set(target.stats().transactionsInFlight);
       },
     });
+    new Counter({
+      name: 'prism_speculation_total',
+      help: "Kept transactions (speculative rule caching) by how they ended: 'hit' (Continue on the same socket), 'miss' (another backend), 'idle' (no request within keepMs)",
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        const s = target.stats().speculation;
+        this.inc({ result: 'hit' }, s.hits);
+        this.inc({ result: 'miss' }, s.misses);
+        this.inc({ result: 'idle' }, s.idle);
+      },
+    });
     cumulative('prism_packet_ins_total', 'PacketIn messages received from the switch', () => target.stats().packetIns, registers);
     cumulative('prism_packet_outs_total', 'PacketOut messages sent to the switch', () => target.stats().packetOuts, registers);
     cumulative('prism_packets_malformed_total', 'PacketIns dropped as malformed', () => target.stats().malformedPackets, registers);

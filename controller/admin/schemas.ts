@@ -74,6 +74,8 @@ export const Transaction = Type.Object({
   bytesSent: Type.Union([Type.Number(), Type.Null()]),
   policy: Type.Union([Type.String(), Type.Null()]),
   decidedBy: Type.Union([Type.String(), Type.Null()]),
+  /** Served on the previous transaction's socket and rules (speculative rule caching). */
+  cached: Type.Boolean(),
 });
 
 const connectionFields = {
