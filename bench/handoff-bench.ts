@@ -4,7 +4,9 @@
  *   nginx   — the client fetches through nginx as a reverse proxy (keep-alive to the backends);
  *   prism   — the client fetches from the VIP; every request is handed to a backend.
  * Throughput for object sizes 4 KiB .. 64 MiB over persistent connections (1 and 4), and
- * latency to the first response byte for small objects, with prism's own steps broken down.
+ * latency to the first response byte for small objects, with prism's own steps broken down;
+ * then the same latency with speculative rule caching (Prism 3.3): content hashing keeps the
+ * one path on one backend, so every request after the second is served by Continue.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -120,8 +122,19 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     ctx.line(`  prism startup overhead over direct at p50: ${(overhead * 1000).toFixed(0)} us (goal <= 150 us)`);
     ctx.line(`  prism steps, median ms: rule write ${breakdown.rules.toFixed(3)}, Prepare-and-start ${breakdown.prepare.toFixed(3)}, Done (sent) after ${breakdown.transfer.toFixed(3)}, Release ${breakdown.release.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}`);
     ctx.line(`  teardown (last byte sent -> controller owns the connection): ${(breakdown.deleteRules + breakdown.release).toFixed(3)} ms at the median`);
+
+    ctx.progress('hand-off: the same with speculative rule caching (content-hash policy: one path, one backend)');
+    const engine = stack.handoff.engine!;
+    const ch = await engine.install({ builtin: 'content-hash', config: { key: 'path' } });
+    engine.activate(ch.id);
+    const specBefore = { ...stack.handoff.stats.speculation };
+    const rc = await load(ctx, client, URLS.prism, 4096, 1, ctx.seconds);
+    const hits = stack.handoff.stats.speculation.hits - specBefore.hits;
+    const cached = { p50: pct(rc.ttfbMs, 50), p99: pct(rc.ttfbMs, 99), requestsPerSecond: rc.requests / rc.t, requests: rc.requests, hits };
+    ctx.line(`  prism, cached rules: first byte p50 ${cached.p50.toFixed(3)} ms  p99 ${cached.p99.toFixed(3)} ms, ${cached.requestsPerSecond.toFixed(0)} req/s; ${hits} of ${rc.requests} requests served by Continue`);
+    ctx.line(`  prism startup overhead over direct at p50, cached: ${((cached.p50 - latency.direct.p50) * 1000).toFixed(0)} us`);
     ng.kill('SIGTERM');
-    return { name: 'handoff', results: { throughput, latency, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes } };
+    return { name: 'handoff', results: { throughput, latency, cached, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
   } finally {
     await stack.close();
     rmSync(dir, { recursive: true, force: true });
