@@ -75,7 +75,10 @@ export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | '
 /** Methods a request may be retried with on another backend (RFC 9110 9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 
-/** Durations of the hand-off's own steps (ms), for the benchmark's breakdown. */
+/**
+ * Durations of the hand-off's own steps (ms), for the benchmark's breakdown. `start` is 0 when
+ * Start travels with Prepare; for a cached transaction it is the Continue round trip.
+ */
 export interface StepTimes {
   prepare: number;
   rules: number;
@@ -146,6 +149,8 @@ interface Transaction {
   readonly keepMs: number;
   /** Served on its predecessor's socket and rules: no rules to install, no Prepare. */
   readonly cached: boolean;
+  /** A cached transaction's Continue round trip (ms): its `start` step. */
+  continueMs: number;
   /** Its rules installed in the switch now. */
   readonly rules: Set<RuleTable>;
   /** Settled by the agent's events: Done, the kept connection's next request, or a failure. */
@@ -448,6 +453,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       exported: state,
       keepMs,
       cached,
+      continueMs: 0,
       rules: new Set(cached ? RULE_TABLES : []),
       done,
       next,
@@ -493,7 +499,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
    */
   async #run(tx: Transaction, req: HttpRequest, unread: Buffer, isRead: boolean): Promise<RunResult> {
     const t = this.#timeouts;
-    const times: StepTimes = { prepare: 0, rules: 0, start: 0, transfer: 0, deleteRules: 0, release: 0 };
+    const times: StepTimes = { prepare: 0, rules: 0, start: tx.continueMs, transfer: 0, deleteRules: 0, release: 0 };
     const timed = async <T>(k: keyof StepTimes, p: Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
@@ -605,7 +611,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
    */
   async #continueIfSame(tx: Transaction): Promise<boolean> {
     const t = this.#timeouts;
-    const next = await withTimeout(tx.next, tx.keepMs + t.releaseMs, 'the kept connection reported no next request');
+    // No report in time (an agent that predates keep_ms ignores it) counts as idle: the hand-back
+    // below works either way, and finds any request the client sent meanwhile in `unread`.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<NextReport>((resolve) => (timer = setTimeout(() => resolve({ head: Buffer.alloc(0), idle: true }), tx.keepMs + t.releaseMs)));
+    const next = await Promise.race([tx.next, late]).finally(() => clearTimeout(timer));
     if (next.idle) {
       this.stats.speculation.idle++;
       return false;
@@ -621,6 +631,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     const req: HttpRequest = { head: parsed.head, headBytes: next.head, body: Buffer.alloc(0) };
     const keepMs = parsed.head.keepAlive ? this.#speculation.keepMs : 0;
     const nextTx = this.#begin(this.#nextId++, req, tx.session, tx.backend, d.policy, d.decidedBy, tx.exported, keepMs, true);
+    const t0 = performance.now();
     try {
       await tx.backend.agent.call('Continue', { transaction_id: String(tx.id), next_transaction_id: String(nextTx.id), deadline_unix_ms: String(Date.now() + t.transactionMs), keep_ms: keepMs }, t.startMs);
     } catch (err) {
@@ -637,6 +648,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       this.#launch(nextTx, Promise.reject(err as Error).catch((e: unknown) => this.#failCached(nextTx, e as Error)));
       return true;
     }
+    nextTx.continueMs = performance.now() - t0;
     this.stats.speculation.hits++;
     tx.rules.clear(); // they are the new transaction's now
     this.#launch(nextTx, this.#run(nextTx, req, Buffer.alloc(0), false));
