@@ -105,7 +105,7 @@ export class LiveAdminTarget implements AdminTarget {
 
   #connInfo(conn: TcpConnection<ClientLink>): ConnectionInfo {
     const id = connectionId(conn);
-    const history = this.#handoff.history(id);
+    const totals = this.#handoff.totals(id);
     const inFlight = this.#handoff.inFlightOn(id);
     return {
       id,
@@ -113,10 +113,10 @@ export class LiveAdminTarget implements AdminTarget {
       vip: `${conn.localAddress}:${conn.localPort}`,
       state: conn.state,
       owner: inFlight?.backend ?? 'controller',
-      // Bytes of the transactions' responses (the backends'); request bytes are not counted yet.
-      bytesIn: 0,
-      bytesOut: history.reduce((n, t) => n + (t.bytesSent ?? 0), 0),
-      transactions: history.length,
+      // Request and response bytes of the handed-off transactions (the backends' reads and writes).
+      bytesIn: totals.bytesIn,
+      bytesOut: totals.bytesOut,
+      transactions: totals.transactions,
       openedAtMs: this.#opened.get(id) ?? this.#started,
       forcedNext: this.policies.forcedFor(id) ?? null,
     };

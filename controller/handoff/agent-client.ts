@@ -38,7 +38,7 @@ export interface AgentLoad {
 }
 
 /**
- * Events: 'done' (id, bytesSent), 'aborted' (id, reason), 'next' (id, head, idle: a kept
+ * Events: 'done' (id, bytesSent, bytesReceived), 'aborted' (id, reason), 'next' (id, head, idle: a kept
  * transaction's next request), 'load' (AgentLoad), 'up', 'down'.
  */
 export class AgentClient extends EventEmitter {
@@ -83,7 +83,7 @@ export class AgentClient extends EventEmitter {
         this.#up = true;
         this.emit('up');
       }
-      if (ev.event === 'done') this.emit('done', BigInt(ev.done.transaction_id), BigInt(ev.done.bytes_sent));
+      if (ev.event === 'done') this.emit('done', BigInt(ev.done.transaction_id), BigInt(ev.done.bytes_sent), BigInt(ev.done.bytes_received ?? 0));
       else if (ev.event === 'aborted') this.emit('aborted', BigInt(ev.aborted.transaction_id), String(ev.aborted.reason));
       else if (ev.event === 'next_request') this.emit('next', BigInt(ev.next_request.transaction_id), Buffer.from(ev.next_request.head ?? []), Boolean(ev.next_request.idle));
       const l = ev.load ?? ev.done?.load;

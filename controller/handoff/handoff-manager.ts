@@ -131,6 +131,13 @@ export interface HandoffEvent {
   readonly policy: string | null;
 }
 
+interface DoneReport {
+  /** Response bytes the application wrote. */
+  readonly sent: bigint;
+  /** Request bytes it read (head and body). */
+  readonly received: bigint;
+}
+
 interface NextReport {
   readonly head: Buffer;
   readonly idle: boolean;
@@ -154,9 +161,9 @@ interface Transaction {
   /** Its rules installed in the switch now. */
   readonly rules: Set<RuleTable>;
   /** Settled by the agent's events: Done, the kept connection's next request, or a failure. */
-  readonly done: Promise<bigint>;
+  readonly done: Promise<DoneReport>;
   readonly next: Promise<NextReport>;
-  resolveDone: (bytesSent: bigint) => void;
+  resolveDone: (r: DoneReport) => void;
   resolveNext: (r: NextReport) => void;
   failed: (reason: string) => void;
 }
@@ -168,6 +175,7 @@ interface RunResult {
   readonly outcome: Outcome;
   readonly steps: StepTimes | null;
   readonly bytesSent: number | null;
+  readonly bytesReceived?: number;
   /** Nothing reached the client from the backend: the request may be retried or answered here. */
   readonly nothingSent: boolean;
 }
@@ -178,6 +186,14 @@ interface PendingDecision {
   readonly backend: Backend;
   readonly policy: string | null;
   readonly decidedBy: string | null;
+}
+
+export interface ConnectionTotals {
+  transactions: number;
+  /** Request bytes the backends read (heads and bodies). */
+  bytesIn: number;
+  /** Response bytes the backends wrote. */
+  bytesOut: number;
 }
 
 /** Picks a backend for a request; null = none can take it (the controller answers 503). */
@@ -208,6 +224,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   };
 
   readonly #history = new Map<string, TransactionRecord[]>();
+  /** Per connection, over its whole life (the history keeps only the last transactions). */
+  readonly #totals = new Map<string, ConnectionTotals>();
   readonly #recent: HandoffEvent[] = [];
   /** The policy engine deciding backends; without one, round robin. */
   engine: PolicyEngine | undefined;
@@ -225,6 +243,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       ctl.on('connectionOpened', (conn: TcpConnection<ClientLink>) => engine.addConn(toPolicyConn(conn, Date.now())));
       ctl.on('connectionClosed', (conn: TcpConnection<ClientLink>) => {
         this.#pending.delete(conn);
+        this.#totals.delete(connectionId(conn));
         engine.rmConn(connectionId(conn));
         this.#history.delete(connectionId(conn));
       });
@@ -236,7 +255,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     if (this.#backends.some((b) => b.spec.name === spec.name)) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `backend ${spec.name} exists`);
     const agent = new AgentClient(spec.name, spec.agentAddress, spec.token);
     const b: Backend = { spec, agent, active: 0, served: 0, draining: false, weight, load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 } };
-    agent.on('done', (id: bigint, bytes: bigint) => this.#tx.get(id)?.resolveDone(bytes));
+    agent.on('done', (id: bigint, sent: bigint, received: bigint) => this.#tx.get(id)?.resolveDone({ sent, received }));
     agent.on('next', (id: bigint, head: Buffer, idle: boolean) => this.#tx.get(id)?.resolveNext({ head, idle }));
     agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed(`agent aborted: ${reason}`));
     agent.on('load', (l: AgentLoad) => (b.load = { activeTransactions: l.activeTransactions, recentThroughputBps: l.recentThroughputBps, queueLength: l.queueLength }));
@@ -268,6 +287,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   /** Transactions of a connection, most recent first. */
   history(connId: string): readonly TransactionRecord[] {
     return this.#history.get(connId) ?? [];
+  }
+
+  /** Transactions handed off on a connection and their request and response bytes, over its life. */
+  totals(connId: string): Readonly<ConnectionTotals> {
+    return this.#totals.get(connId) ?? { transactions: 0, bytesIn: 0, bytesOut: 0 };
   }
 
   /** The transaction in flight on a connection, if any. */
@@ -434,12 +458,12 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     h.unshift(record);
     if (h.length > HISTORY_PER_CONNECTION) h.pop();
     this.#history.set(connId, h);
-    let resolveDone!: (b: bigint) => void;
+    let resolveDone!: (r: DoneReport) => void;
     let resolveNext!: (r: NextReport) => void;
     let fail!: (why: string) => void;
     const failure = new Promise<never>((_, reject) => (fail = (why) => reject(new Error(why))));
     failure.catch(() => undefined); // awaited through the races below
-    const done = Promise.race([new Promise<bigint>((r) => (resolveDone = r)), failure]);
+    const done = Promise.race([new Promise<DoneReport>((r) => (resolveDone = r)), failure]);
     const next = Promise.race([new Promise<NextReport>((r) => (resolveNext = r)), failure]);
     done.catch(() => undefined);
     next.catch(() => undefined);
@@ -477,6 +501,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       record.state = result.outcome === 'done' ? 'done' : 'failed';
       record.durationMs = performance.now() - t0;
       record.bytesSent = result.bytesSent;
+      const totals = this.#totals.get(record.connId) ?? { transactions: 0, bytesIn: 0, bytesOut: 0 };
+      totals.transactions++;
+      totals.bytesIn += result.bytesReceived ?? 0;
+      totals.bytesOut += result.bytesSent ?? 0;
+      this.#totals.set(record.connId, totals);
       const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy };
       this.#recent.unshift(ev);
       if (this.#recent.length > RECENT_EVENTS) this.#recent.pop();
@@ -548,11 +577,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         phase = 'after';
       }
       tx.record.state = 'transfer';
-      const bytesSent = await timed('transfer', withTimeout(tx.done, t.transactionMs, 'the response did not complete'));
+      const bytes = await timed('transfer', withTimeout(tx.done, t.transactionMs, 'the response did not complete'));
       if (tx.keepMs > 0) {
         this.stats.speculation.kept++;
         tx.record.state = 'kept';
-        if (await this.#continueIfSame(tx)) return this.#finished(tx, times, bytesSent);
+        if (await this.#continueIfSame(tx)) return this.#finished(tx, times, bytes);
       }
       // 4. Release: the agent freezes, dumps and closes the socket without a packet. It comes
       // before the from-backend rule goes: the response's tail may still be unacknowledged, and a
@@ -571,7 +600,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
       const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link, Buffer.from(rel.unacked ?? []));
       conn.setReceiveWindow('open');
-      return this.#finished(tx, times, bytesSent);
+      return this.#finished(tx, times, bytes);
     } catch (err) {
       const reason = (err as Error).message;
       log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, started, err: reason }, 'hand-off failed');
@@ -594,13 +623,13 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     }
   }
 
-  #finished(tx: Transaction, times: StepTimes, bytesSent: bigint): RunResult {
+  #finished(tx: Transaction, times: StepTimes, bytes: DoneReport): RunResult {
     tx.backend.served++;
     this.stats.byBackend[tx.backend.spec.name] = (this.stats.byBackend[tx.backend.spec.name] ?? 0) + 1;
     this.stats.steps.push(times);
     if (this.stats.steps.length > 10_000) this.stats.steps.shift();
     this.#count('done');
-    return { outcome: 'done', steps: times, bytesSent: Number(bytesSent), nothingSent: false };
+    return { outcome: 'done', steps: times, bytesSent: Number(bytes.sent), bytesReceived: Number(bytes.received), nothingSent: false };
   }
 
   /**

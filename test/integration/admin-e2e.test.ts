@@ -97,5 +97,45 @@ describe.skipIf(skip)('admin API on the running system', () => {
     const m = await api('GET', '/metrics', undefined, null);
     expect(m.status).toBe(200);
     expect(m.text).toMatch(/prism_handoffs_total\{[^}]*backend="b2"/);
+    expect(m.text).toMatch(/prism_speculation_total\{result="hit"\}/);
+  });
+
+  it("a live connection: its transactions, request and response bytes, and each transaction's backend", async () => {
+    // A PUT of 100000 bytes, then 3 GETs of 5000, 6000 and 7000 bytes on one connection, held open.
+    const py = [
+      'import http.client, sys, time',
+      "c = http.client.HTTPConnection('10.0.0.100', 80, timeout=10)",
+      "c.request('PUT', '/objects/admin-bytes', body=b'x' * 100000); c.getresponse().read()",
+      "for n in (5000, 6000, 7000): c.request('GET', '/bytes/%d' % n); c.getresponse().read()",
+      "print(c.sock.getsockname()[1]); sys.stdout.flush(); time.sleep(4)",
+    ].join('\n');
+    const proc = stack.hosts.get('client')!.host.spawn(['python3', '-c', py]);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const t0 = Date.now();
+      while (!out.includes('\n') && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 20));
+      const port = Number(out.trim());
+      type Conn = { client: string; id: string; owner: string; transactions: number; bytesIn: number; bytesOut: number };
+      // The client has the last response before the controller has the connection back.
+      let conn: Conn | undefined;
+      for (let i = 0; i < 100; i++) {
+        const list = await api('GET', '/connections');
+        expect(list.status).toBe(200);
+        conn = (list.json as Conn[]).find((c) => c.client === `10.0.0.1:${port}`);
+        if (conn?.owner === 'controller' && conn.transactions === 4) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(conn).toBeDefined();
+      expect(conn!.transactions).toBe(4);
+      expect(conn!.bytesIn).toBeGreaterThanOrEqual(100000);
+      expect(conn!.bytesOut).toBeGreaterThanOrEqual(5000 + 6000 + 7000);
+      const one = await api('GET', `/connections/${encodeURIComponent(conn!.id)}`);
+      expect(one.status).toBe(200);
+      const txs = one.json.transactionList;
+      expect(Array.isArray(txs) ? txs.map((t: { method: string }) => t.method) : []).toEqual(['GET', 'GET', 'GET', 'PUT']);
+    } finally {
+      proc.kill('SIGTERM');
+    }
   });
 });
