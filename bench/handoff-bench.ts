@@ -2,11 +2,13 @@
  * The hand-off benchmark (issue 6), one run, side by side:
  *   direct  — the client fetches from a backend directly, through the same switch path (l3);
  *   nginx   — the client fetches through nginx as a reverse proxy (keep-alive to the backends);
- *   prism   — the client fetches from the VIP; every request is handed to a backend.
+ *   prism   — the client fetches from the VIP; every request is handed to a backend (round
+ *             robin: each request of a connection goes to another backend);
+ *   prism-cached — the same with speculative rule caching (Prism 3.3): content hashing keeps the
+ *             one path on one backend, so every request after the second is served by Continue on
+ *             the kept socket and rules.
  * Throughput for object sizes 4 KiB .. 64 MiB over persistent connections (1 and 4), and
- * latency to the first response byte for small objects, with prism's own steps broken down;
- * then the same latency with speculative rule caching (Prism 3.3): content hashing keeps the
- * one path on one backend, so every request after the second is served by Continue.
+ * latency to the first response byte for small objects, with prism's own steps broken down.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import type { Host } from '../netns/index.js';
 import { startStack } from '../stack/stack.js';
 import { parseTopology } from '../stack/topology-file.js';
+import type { HandoffEvent, StepTimes } from '../controller/handoff/handoff-manager.js';
 import type { BenchContext, BenchResult } from './bench-context.js';
 
 const TOPOLOGY = parseTopology(`
@@ -29,8 +32,8 @@ hosts:
 `);
 
 const SIZES = [4096, 65536, 1048576, 8388608, 67108864];
-type Mode = 'direct' | 'nginx' | 'prism';
-const URLS: Record<Mode, string> = { direct: 'http://10.0.0.11:8080', nginx: 'http://10.0.0.2:80', prism: 'http://10.0.0.100:80' };
+type Mode = 'direct' | 'nginx' | 'prism' | 'prism-cached';
+const URLS: Record<Mode, string> = { direct: 'http://10.0.0.11:8080', nginx: 'http://10.0.0.2:80', prism: 'http://10.0.0.100:80', 'prism-cached': 'http://10.0.0.100:80' };
 
 interface LoadSummary {
   requests: number;
@@ -89,51 +92,65 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     const ng = proxy.spawn(['nginx', '-c', join(dir, 'nginx.conf')]);
     await proxy.waitForTcpPort(80, { timeoutMs: 10_000, process: ng });
 
+    // prism runs round robin; prism-cached the content-hash policy (one path, one backend).
+    const engine = stack.handoff.engine!;
+    const roundRobin = engine.activeId;
+    const contentHash = (await engine.install({ builtin: 'content-hash', config: { key: 'path' } })).id;
+    const run = async (mode: Mode, size: number, connections: number, seconds: number): Promise<LoadSummary> => {
+      engine.activate(mode === 'prism-cached' ? contentHash : roundRobin);
+      return load(ctx, client, URLS[mode], size, connections, seconds);
+    };
+
     // Warm-up: every mode, every size once (fills the servers' hash caches).
-    for (const mode of Object.keys(URLS) as Mode[]) for (const size of SIZES) await load(ctx, client, URLS[mode], size, 1, 0.3);
+    for (const mode of Object.keys(URLS) as Mode[]) for (const size of SIZES) await run(mode, size, 1, 0.3);
 
     const throughput: { mode: Mode; size: number; connections: number; gbps: number; requestsPerSecond: number; errors: number }[] = [];
     for (const connections of [1, 4]) {
       for (const size of SIZES) {
         const row: string[] = [];
         for (const mode of Object.keys(URLS) as Mode[]) {
-          const r = await load(ctx, client, URLS[mode], size, connections, ctx.seconds);
+          const r = await run(mode, size, connections, ctx.seconds);
           const gbps = (r.bytes * 8) / r.t / 1e9;
           throughput.push({ mode, size, connections, gbps, requestsPerSecond: r.requests / r.t, errors: r.errors });
           row.push(`${mode} ${gbps.toFixed(2)}`);
         }
         const by = (m: Mode) => throughput.find((x) => x.mode === m && x.size === size && x.connections === connections)!.gbps;
-        ctx.line(`  ${String(connections)} conn, ${fmtSize(size).padStart(6)}: ${row.join('  ')} Gbit/s  prism/direct ${(by('prism') / by('direct')).toFixed(2)}  prism/nginx ${(by('prism') / by('nginx')).toFixed(2)}  nginx/direct ${(by('nginx') / by('direct')).toFixed(2)}`);
+        ctx.line(
+          `  ${String(connections)} conn, ${fmtSize(size).padStart(6)}: ${row.join('  ')} Gbit/s  prism/direct ${(by('prism') / by('direct')).toFixed(2)}  cached/direct ${(by('prism-cached') / by('direct')).toFixed(2)}  prism/nginx ${(by('prism') / by('nginx')).toFixed(2)}  cached/nginx ${(by('prism-cached') / by('nginx')).toFixed(2)}`,
+        );
       }
     }
 
     ctx.progress('hand-off: latency to the first byte, 4 KiB objects, one connection');
-    const stepsBefore = stack.handoff.stats.steps.length;
     const latency: Record<Mode, { p50: number; p99: number }> = {} as never;
+    let steps: StepTimes[] = [];
+    let cached = { requests: 0, hits: 0, continueMs: 0 };
     for (const mode of Object.keys(URLS) as Mode[]) {
-      const r = await load(ctx, client, URLS[mode], 4096, 1, ctx.seconds);
+      // The steps of this run's transactions (stats.steps is a bounded ring: no index into it).
+      const seen: StepTimes[] = [];
+      const collect = (e: HandoffEvent): void => void (e.steps && seen.push(e.steps));
+      stack.handoff.on('handoff', collect);
+      const hitsBefore = stack.handoff.stats.speculation.hits;
+      const r = await run(mode, 4096, 1, ctx.seconds).finally(() => stack.handoff.off('handoff', collect));
       latency[mode] = { p50: pct(r.ttfbMs, 50), p99: pct(r.ttfbMs, 99) };
-      ctx.line(`  ${mode.padEnd(6)} first byte p50 ${latency[mode].p50.toFixed(3)} ms  p99 ${latency[mode].p99.toFixed(3)} ms`);
+      let note = '';
+      if (mode === 'prism') steps = seen;
+      if (mode === 'prism-cached') {
+        const hits = stack.handoff.stats.speculation.hits - hitsBefore;
+        cached = { requests: r.requests, hits, continueMs: pct(seen.map((x) => x.start).filter((x) => x > 0), 50) };
+        note = `  (${hits} of ${r.requests} requests served by Continue; Continue round trip p50 ${cached.continueMs.toFixed(3)} ms)`;
+      }
+      ctx.line(`  ${mode.padEnd(12)} first byte p50 ${latency[mode].p50.toFixed(3)} ms  p99 ${latency[mode].p99.toFixed(3)} ms${note}`);
     }
-    const steps = stack.handoff.stats.steps.slice(stepsBefore);
     const med = (k: 'prepare' | 'rules' | 'start' | 'transfer' | 'deleteRules' | 'release'): number => pct(steps.map((s) => s[k]), 50);
     const breakdown = { prepare: med('prepare'), rules: med('rules'), start: med('start'), transfer: med('transfer'), deleteRules: med('deleteRules'), release: med('release') };
     const overhead = latency.prism.p50 - latency.direct.p50;
-    ctx.line(`  prism startup overhead over direct at p50: ${(overhead * 1000).toFixed(0)} us (goal <= 150 us)`);
+    ctx.line(`  prism startup overhead over direct at p50: ${(overhead * 1000).toFixed(0)} us (goal <= 150 us); with cached rules ${((latency['prism-cached'].p50 - latency.direct.p50) * 1000).toFixed(0)} us`);
     ctx.line(`  prism steps, median ms: rule write ${breakdown.rules.toFixed(3)}, Prepare-and-start ${breakdown.prepare.toFixed(3)}, Done (sent) after ${breakdown.transfer.toFixed(3)}, Release ${breakdown.release.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}`);
     ctx.line(`  teardown (last byte sent -> controller owns the connection): ${(breakdown.deleteRules + breakdown.release).toFixed(3)} ms at the median`);
 
-    ctx.progress('hand-off: the same with speculative rule caching (content-hash policy: one path, one backend)');
-    const engine = stack.handoff.engine!;
-    const ch = await engine.install({ builtin: 'content-hash', config: { key: 'path' } });
-    engine.activate(ch.id);
-    const specBefore = { ...stack.handoff.stats.speculation };
-    const rc = await load(ctx, client, URLS.prism, 4096, 1, ctx.seconds);
-    const hits = stack.handoff.stats.speculation.hits - specBefore.hits;
-    const cached = { p50: pct(rc.ttfbMs, 50), p99: pct(rc.ttfbMs, 99), requestsPerSecond: rc.requests / rc.t, requests: rc.requests, hits };
-    ctx.line(`  prism, cached rules: first byte p50 ${cached.p50.toFixed(3)} ms  p99 ${cached.p99.toFixed(3)} ms, ${cached.requestsPerSecond.toFixed(0)} req/s; ${hits} of ${rc.requests} requests served by Continue`);
-    ctx.line(`  prism startup overhead over direct at p50, cached: ${((cached.p50 - latency.direct.p50) * 1000).toFixed(0)} us`);
     ng.kill('SIGTERM');
+    engine.activate(roundRobin);
     return { name: 'handoff', results: { throughput, latency, cached, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
   } finally {
     await stack.close();

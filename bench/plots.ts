@@ -10,11 +10,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const SERIES = ['direct', 'nginx', 'prism'] as const;
+export const SERIES = ['direct', 'nginx', 'prism', 'prism-cached'] as const;
 export type Series = (typeof SERIES)[number];
 
-const COLORS: Record<Series, string> = { direct: '#1f77b4', nginx: '#ff7f0e', prism: '#2ca02c' };
-const MARKERS: Record<Series, 'circle' | 'square' | 'diamond'> = { direct: 'circle', nginx: 'square', prism: 'diamond' };
+const COLORS: Record<Series, string> = { direct: '#1f77b4', nginx: '#ff7f0e', prism: '#2ca02c', 'prism-cached': '#d62728' };
+const MARKERS: Record<Series, 'circle' | 'square' | 'diamond'> = { direct: 'circle', nginx: 'square', prism: 'diamond', 'prism-cached': 'diamond' };
 const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"';
 
 interface ThroughputRow {
@@ -199,8 +199,9 @@ function throughputChart(rows: ThroughputRow[], connections: number, machine: st
   }
   // Legend, top left inside the plot area.
   s.open('g', { class: 'legend' });
-  s.el('rect', { x: m.left + 10, y: m.top + 8, width: 100, height: 20 * SERIES.length + 8, fill: '#fff', stroke: '#999' });
-  SERIES.forEach((name, i) => {
+  const shown = SERIES.filter((name) => mine.some((r) => r.mode === name));
+  s.el('rect', { x: m.left + 10, y: m.top + 8, width: 130, height: 20 * shown.length + 8, fill: '#fff', stroke: '#999' });
+  shown.forEach((name, i) => {
     const ly = m.top + 24 + i * 20;
     s.line(m.left + 18, ly - 4, m.left + 42, ly - 4, { stroke: COLORS[name], 'stroke-width': 2 });
     s.marker(MARKERS[name], m.left + 30, ly - 4, COLORS[name]);

@@ -11,8 +11,8 @@
  * (a miss, or no request within keepMs) the connection comes back with the client→backend rule
  * deleted first (client segments now reach the controller, which holds them), then Release, then
  * the backend→client rule deleted; the head travels back as unread bytes and the decision
- * already made is used for it. Mode 'auto' keeps a transaction when its connection's previous
- * transaction went to the same backend; 'always' keeps every one; 'off' none.
+ * already made is used for it. Mode 'auto' keeps a transaction when its connection's previous two
+ * transactions went to the same backend; 'always' keeps every one; 'off' none.
  *
  * Every step has a timeout. Failures before Start hand the connection back to the controller
  * (which answers 503, or tries another backend); failures after Start remove the rules, abort the
@@ -213,6 +213,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #timeouts: HandoffTimeouts;
   readonly #speculation: SpeculationOptions;
   readonly #pending = new Map<TcpConnection<ClientLink>, PendingDecision>();
+  /** Per connection: the last transaction's backend→client rule delete, while it runs. */
+  readonly #settling = new Map<string, Promise<unknown>>();
   #nextId = 1n;
   #rr = 0;
   readonly stats = {
@@ -389,8 +391,11 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     const { mode, keepMs } = this.#speculation;
     if (mode === 'off' || keepMs <= 0) return 0;
     if (mode === 'always') return keepMs;
-    const last = this.#history.get(connId)?.[0];
-    return last && last.backend === backend.spec.name && last.outcome === 'done' ? keepMs : 0;
+    // 'auto': the policy chose this backend for the connection's last two transactions too (one
+    // repeat happens by chance under round robin; a miss costs a round trip to the agent).
+    const h = this.#history.get(connId) ?? [];
+    const same = (r: TransactionRecord | undefined): boolean => r !== undefined && r.backend === backend.spec.name && r.outcome === 'done';
+    return same(h[0]) && same(h[1]) ? keepMs : 0;
   }
 
   /**
@@ -538,6 +543,9 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       }
     };
     const agent = tx.backend.agent;
+    // A read's from-backend rule forces the client's window to zero, unless the transaction is
+    // kept (the next request is meant to reach the backend); a cached one has its predecessor's.
+    const zeroWindow = isRead && !tx.cached && tx.keepMs === 0;
     let started = tx.cached;
     let phase: 'prepare' | 'rules' | 'after' = tx.cached ? 'after' : 'rules';
     try {
@@ -547,7 +555,9 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         // call. Rules before the socket are safe: the client's window is closed, and a segment that
         // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
         tx.record.state = 'rules';
-        await timed('rules', this.#writeRules(tx, 'INSERT', isRead && tx.keepMs === 0));
+        // The previous transaction's backend→client rule may still be going (step 7).
+        await this.#settling.get(tx.record.connId);
+        await timed('rules', this.#writeRules(tx, 'INSERT', zeroWindow));
         phase = 'prepare';
         tx.record.state = 'prepare';
         const prep = await timed(
@@ -589,17 +599,34 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // client from its own address, and the client would answer with a RST. A kept transaction's
       // window is open, so its client→backend rule goes first: nothing the client sends after
       // that reaches the socket being dumped (the controller holds it while frozen).
+      //
+      // 5. The client→backend rule goes before Release when the client's window is open (its
+      // segments must not reach the socket being dumped: the controller, where they go instead,
+      // drops them while the connection is frozen, and the client retransmits). With the window
+      // forced to zero (a read) the client sends nothing new, and both run at once.
       tx.record.state = 'release';
-      if (tx.keepMs > 0) await timed('deleteRules', this.#writeRules(tx, 'DELETE', false, ['handoff_in']));
+      const tIn = performance.now();
+      const inDelete = this.#writeRules(tx, 'DELETE', false, ['handoff_in']).then(() => (times.deleteRules = performance.now() - tIn));
+      inDelete.catch(() => undefined); // awaited below
+      if (!zeroWindow) await inDelete;
       const rel = await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs));
-      // 5. Delete the rules: client segments reach the controller again (dropped while frozen;
-      // before that, the closed backend socket's RSTs were dropped by drop_rst).
-      const t0 = performance.now();
-      await this.#writeRules(tx, 'DELETE', false, [...tx.rules]);
-      times.deleteRules += performance.now() - t0;
+      await inDelete;
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
       const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link, Buffer.from(rel.unacked ?? []));
       conn.setReceiveWindow('open');
+      // 7. The backend→client rule has nothing left to carry (the backend's socket is closed), so
+      // it goes after the window opened; the connection's next INSERT waits for it (same key).
+      const tOut = performance.now();
+      const settle = this.#writeRules(tx, 'DELETE', false, ['handoff_out']).then(
+        () => undefined,
+        // The connection is the controller's again and fine: a failed delete leaves a rule that
+        // carries nothing (its backend socket is gone) until a reconcile removes it.
+        (e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete the handoff_out rule; reconcile will'),
+      );
+      this.#settling.set(tx.record.connId, settle);
+      await settle;
+      if (this.#settling.get(tx.record.connId) === settle) this.#settling.delete(tx.record.connId);
+      times.deleteRules += performance.now() - tOut;
       return this.#finished(tx, times, bytes);
     } catch (err) {
       const reason = (err as Error).message;
