@@ -45,9 +45,11 @@ export const STAR_PREFIX_LEN = 24;
  */
 export async function buildStarHosts(topo: Topology, specs: readonly StarHostSpec[]): Promise<{ sw: Host; hosts: Map<string, StarHost> }> {
   const sw = await topo.addHost('sw');
+  await ipv4Only(sw);
   const hosts = new Map<string, StarHost>();
   for (const h of specs) {
     const host = await topo.addHost(h.name);
+    await ipv4Only(host);
     const link = await topo.link(host, sw, { ifnameA: 'eth0', ifnameB: `p${h.port}` });
     await host.addAddress('eth0', `${h.ip}/${STAR_PREFIX_LEN}`);
     hosts.set(h.name, { spec: h, host, mac: link.a.mac, switchMac: link.b.mac });
@@ -59,6 +61,15 @@ export async function buildStarHosts(topo: Topology, specs: readonly StarHostSpe
     }
   }
   return { sw, hosts };
+}
+
+/**
+ * The pipelines are IPv4 only: without IPv6 the hosts send no router solicitations or neighbour
+ * discovery that the switch would count as drops. Set before the links exist, so they inherit it.
+ */
+async function ipv4Only(host: Host): Promise<void> {
+  await host.sysctl('net.ipv6.conf.all.disable_ipv6', '1');
+  await host.sysctl('net.ipv6.conf.default.disable_ipv6', '1');
 }
 
 /** Builds the topology with the eBPF data plane loaded directly (no P4Runtime); on failure everything built so far is removed. */

@@ -180,12 +180,28 @@ interface RunResult {
   readonly nothingSent: boolean;
 }
 
-/** A decision made while speculating that missed: used when the head comes back to the controller. */
-interface PendingDecision {
-  readonly head: Buffer;
+/** A policy's choice for one request. */
+interface Decision {
   readonly backend: Backend;
   readonly policy: string | null;
   readonly decidedBy: string | null;
+}
+
+/** What a new transaction is: the request, where it goes, the state handed off, how it runs. */
+interface TransactionSpec {
+  readonly req: HttpRequest;
+  readonly session: HttpSession<ClientLink>;
+  readonly decision: Decision;
+  readonly state: TcpRepairState;
+  /** Kept after Done for this long (speculative rule caching); 0 = not kept. */
+  readonly keepMs: number;
+  /** Served on the previous transaction's socket and rules (Continue). */
+  readonly cached: boolean;
+}
+
+/** A decision made while speculating that missed: used when the head comes back to the controller. */
+interface PendingDecision extends Decision {
+  readonly head: Buffer;
 }
 
 export interface ConnectionTotals {
@@ -382,7 +398,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
-    this.#attempt(req, session, backend, d.policy, d.decidedBy, state, unread, isRead, keepMs, [backend]);
+    this.#attempt({ req, session, decision: d, state, keepMs, cached: false }, unread, isRead, [backend]);
     return true;
   }
 
@@ -403,27 +419,16 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
    * the agent unreachable, the rules not written) and the request is idempotent, it is tried once
    * more on another backend; otherwise the controller answers it (503) or the client is reset.
    */
-  #attempt(
-    req: HttpRequest,
-    session: HttpSession<ClientLink>,
-    backend: Backend,
-    policy: string | null,
-    decidedBy: string | null,
-    state: TcpRepairState,
-    unread: Buffer,
-    isRead: boolean,
-    keepMs: number,
-    tried: Backend[],
-  ): void {
-    const tx = this.#begin(this.#nextId++, req, session, backend, policy, decidedBy, state, keepMs, false);
+  #attempt(spec: TransactionSpec, unread: Buffer, isRead: boolean, tried: Backend[]): void {
+    const { req, session, decision } = spec;
+    const tx = this.#begin(spec);
     this.#launch(tx, this.#run(tx, req, unread, isRead), (result) => {
       if (!result.nothingSent) return;
-      const conn = session.conn;
       const other = IDEMPOTENT.has(req.head.method) && tried.length < 2 ? this.available().find((b) => !tried.includes(b)) : undefined;
-      if (other && !conn.closed) {
-        log.info({ tx: tx.record.id, from: backend.spec.name, to: other.spec.name }, 'retrying the request on another backend');
+      if (other && !session.conn.closed) {
+        log.info({ tx: tx.record.id, from: decision.backend.spec.name, to: other.spec.name }, 'retrying the request on another backend');
         this.#count('retried');
-        this.#attempt(req, session, other, null, 'retry', state, unread, isRead, 0, [...tried, other]);
+        this.#attempt({ ...spec, decision: { backend: other, policy: null, decidedBy: 'retry' }, keepMs: 0 }, unread, isRead, [...tried, other]);
       } else {
         this.#giveBack(tx, session);
       }
@@ -431,17 +436,9 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   }
 
   /** Registers a transaction: its record in the connection's history, its event promises. */
-  #begin(
-    id: bigint,
-    req: HttpRequest,
-    session: HttpSession<ClientLink>,
-    backend: Backend,
-    policy: string | null,
-    decidedBy: string | null,
-    state: TcpRepairState,
-    keepMs: number,
-    cached: boolean,
-  ): Transaction {
+  #begin({ req, session, decision, state, keepMs, cached }: TransactionSpec): Transaction {
+    const id = this.#nextId++;
+    const { backend, policy, decidedBy } = decision;
     const conn = session.conn;
     const connId = connectionId(conn);
     const record: TransactionRecord = {
@@ -686,7 +683,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     }
     const req: HttpRequest = { head: parsed.head, headBytes: next.head, body: Buffer.alloc(0) };
     const keepMs = parsed.head.keepAlive ? this.#speculation.keepMs : 0;
-    const nextTx = this.#begin(this.#nextId++, req, tx.session, tx.backend, d.policy, d.decidedBy, tx.exported, keepMs, true);
+    const nextTx = this.#begin({ req, session: tx.session, decision: d, state: tx.exported, keepMs, cached: true });
     const t0 = performance.now();
     try {
       await tx.backend.agent.call('Continue', { transaction_id: String(tx.id), next_transaction_id: String(nextTx.id), deadline_unix_ms: String(Date.now() + t.transactionMs), keep_ms: keepMs }, t.startMs);
