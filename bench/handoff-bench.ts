@@ -121,6 +121,22 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
       }
     }
 
+    // The floor under every step: one gRPC round trip to an agent (Health) and to the switch.
+    const rtt = async (call: () => Promise<unknown>): Promise<number> => {
+      const ts: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const t0 = performance.now();
+        await call();
+        ts.push(performance.now() - t0);
+      }
+      return pct(ts, 50);
+    };
+    const floor = {
+      agentRoundTripMs: await rtt(() => stack.handoff.backends()[0]!.agent.call('Health', {}, 2000)),
+      switchReadRoundTripMs: await rtt(() => stack.controller.client.readAll({ table: 'vip' })),
+    };
+    ctx.line(`  gRPC floor, p50 of 300 idle calls: agent Health ${floor.agentRoundTripMs.toFixed(3)} ms, P4Runtime Read ${floor.switchReadRoundTripMs.toFixed(3)} ms`);
+
     ctx.progress('hand-off: latency to the first byte, 4 KiB objects, one connection');
     const latency: Record<Mode, { p50: number; p99: number }> = {} as never;
     let steps: StepTimes[] = [];
@@ -151,7 +167,7 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
 
     ng.kill('SIGTERM');
     engine.activate(roundRobin);
-    return { name: 'handoff', results: { throughput, latency, cached, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
+    return { name: 'handoff', results: { throughput, latency, cached, floor, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
   } finally {
     await stack.close();
     rmSync(dir, { recursive: true, force: true });
