@@ -128,6 +128,8 @@ export interface HandoffEvent {
   readonly steps: StepTimes | null;
   readonly bytesSent: number | null;
   readonly policy: string | null;
+  /** Served on the previous transaction's socket and rules (speculative rule caching). */
+  readonly cached: boolean;
 }
 
 /** Cumulative counters and gauges read at each metrics scrape. */

@@ -130,7 +130,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   function drawHandoffs(list) {
     fill('handoffs', list.map((h) => {
       const tr = document.createElement('tr');
-      cell(tr, h.tx); cell(tr, h.backend); cell(tr, h.outcome, h.outcome === 'done' ? '' : 'down'); cell(tr, h.durationMs.toFixed(1)); cell(tr, h.bytesSent == null ? '' : fmtBytes(h.bytesSent)); cell(tr, ago(h.atMs));
+      cell(tr, h.tx); cell(tr, h.backend + (h.cached ? ' (cached)' : '')); cell(tr, h.outcome, h.outcome === 'done' ? '' : 'down'); cell(tr, h.durationMs.toFixed(1)); cell(tr, h.bytesSent == null ? '' : fmtBytes(h.bytesSent)); cell(tr, ago(h.atMs));
       return tr;
     }), 6, 'no hand-offs yet');
   }

@@ -274,6 +274,7 @@ export class MemoryAdminTarget implements AdminTarget {
       steps: steps ?? { prepare: 0.4, rules: 0.8, start: 0.2, transfer: durationMs, deleteRules: 0.7, release: 0.3 },
       bytesSent,
       policy: t.policy,
+      cached: false,
     };
     this.#recent.push(ev);
     if (this.#recent.length > HISTORY) this.#recent.shift();

@@ -206,6 +206,8 @@ export const Handoff = Type.Object({
   durationMs: Type.Number(),
   bytesSent: Type.Union([Type.Number(), Type.Null()]),
   policy: Type.Union([Type.String(), Type.Null()]),
+  /** Served on the previous transaction's socket and rules (speculative rule caching). */
+  cached: Type.Boolean(),
 });
 export const LimitQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }, { additionalProperties: false });
 

@@ -129,6 +129,8 @@ export interface HandoffEvent {
   readonly steps: StepTimes | null;
   readonly bytesSent: number | null;
   readonly policy: string | null;
+  /** Served on the previous transaction's socket and rules (speculative rule caching). */
+  readonly cached: boolean;
 }
 
 interface DoneReport {
@@ -508,7 +510,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       totals.bytesIn += result.bytesReceived ?? 0;
       totals.bytesOut += result.bytesSent ?? 0;
       this.#totals.set(record.connId, totals);
-      const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy };
+      const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy, cached: record.cached };
       this.#recent.unshift(ev);
       if (this.#recent.length > RECENT_EVENTS) this.#recent.pop();
       if (this.engine && record.policy) {
