@@ -595,14 +595,12 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // 4. Release: the agent freezes, dumps and closes the socket without a packet. It comes
       // before the from-backend rule goes: the response's tail may still be unacknowledged, and a
       // backend that retransmits it (RTO, tail-loss probe) after its rule is gone would reach the
-      // client from its own address, and the client would answer with a RST. A kept transaction's
-      // window is open, so its client→backend rule goes first: nothing the client sends after
-      // that reaches the socket being dumped (the controller holds it while frozen).
-      //
-      // 5. The client→backend rule goes before Release when the client's window is open (its
-      // segments must not reach the socket being dumped: the controller, where they go instead,
-      // drops them while the connection is frozen, and the client retransmits). With the window
-      // forced to zero (a read) the client sends nothing new, and both run at once.
+      // client from its own address, and the client would answer with a RST.
+      // 5. The client→backend rule: with the client's window open (writes, kept transactions) it
+      // goes before Release, so that nothing the client sends reaches the socket being dumped (the
+      // controller gets it instead and drops it while the connection is frozen; the client
+      // retransmits). With the window forced to zero (a read) the client sends nothing new, and
+      // the delete runs alongside Release.
       tx.record.state = 'release';
       const tIn = performance.now();
       const inDelete = this.#writeRules(tx, 'DELETE', false, ['handoff_in']).then(() => (times.deleteRules = performance.now() - tIn));
