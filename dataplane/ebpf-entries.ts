@@ -19,6 +19,7 @@ import {
 } from '../codegen/ebpf-layout.js';
 
 const LE = endianness() === 'LE';
+const EMPTY = Buffer.alloc(0);
 
 function writeU32(b: Buffer, v: number, off: number): void {
   if (LE) b.writeUInt32LE(v >>> 0, off);
@@ -35,20 +36,35 @@ function writeU64(b: Buffer, v: bigint, off: number): void {
   else b.writeBigUInt64BE(v, off);
 }
 
+/** Names a value in errors; a function when building the name costs more than the check. */
+type What = string | (() => string);
+const named = (what: What): string => (typeof what === 'string' ? what : what());
+
+/**
+ * Writes a bytestring into `out` at `offset`, widened to `bytes` bytes (leading zeros), checked to
+ * fit `bits`. The hot path of every table write: no allocation.
+ */
+export function fitInto(out: Buffer, offset: number, value: Uint8Array, bits: number, bytes: number, what: What): void {
+  const n = value.length;
+  if (n === 0) throw new InvalidArgumentError(`${named(what)}: empty bytestring`);
+  let start = 0;
+  while (n - start > bytes && value[start] === 0) start++;
+  const len = n - start;
+  if (len > bytes) throw new InvalidArgumentError(`${named(what)}: ${n} bytes do not fit ${bits} bits`);
+  const spare = bytes * 8 - bits;
+  if (spare > 0 && len === bytes && value[start]! >> (8 - spare) !== 0) {
+    throw new InvalidArgumentError(`${named(what)}: value 0x${Buffer.from(value).toString('hex')} does not fit ${bits} bits`);
+  }
+  out.fill(0, offset, offset + bytes - len);
+  out.set(start === 0 ? value : value.subarray(start), offset + bytes - len);
+}
+
 /**
  * A bytestring widened to `bytes` bytes, checked to fit `bits`. `what` names the value in errors.
  */
-export function fitBytes(value: Uint8Array, bits: number, bytes: number, what: string): Buffer {
-  let v = Buffer.from(value);
-  if (v.length === 0) throw new InvalidArgumentError(`${what}: empty bytestring`);
-  while (v.length > bytes && v[0] === 0) v = v.subarray(1);
-  if (v.length > bytes) throw new InvalidArgumentError(`${what}: ${value.length} bytes do not fit ${bits} bits`);
-  const out = Buffer.alloc(bytes);
-  v.copy(out, bytes - v.length);
-  const spare = bytes * 8 - bits;
-  if (spare > 0 && (out[0]! >> (8 - spare)) !== 0) {
-    throw new InvalidArgumentError(`${what}: value 0x${Buffer.from(value).toString('hex')} does not fit ${bits} bits`);
-  }
+export function fitBytes(value: Uint8Array, bits: number, bytes: number, what: What): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  fitInto(out, 0, value, bits, bytes, what);
   return out;
 }
 
@@ -72,33 +88,39 @@ export function encodeKey(layout: TableLayout, match: MatchSpec): EncodedKey {
     if (!layout.keyFields.some((k) => k.name === name)) throw new InvalidArgumentError(`table ${layout.name} has no key field ${name}`);
   }
   const data = Buffer.alloc(layout.keyDataBytes);
-  const mask = Buffer.alloc(layout.keyDataBytes);
+  const mask = layout.kind === 'ternary' ? Buffer.alloc(layout.keyDataBytes) : EMPTY;
   let prefixLen = 0;
   for (const kf of layout.keyFields) {
     const m = match.get(kf.name);
-    const what = `${layout.name} ${kf.name}`;
+    const what = (): string => `${layout.name} ${kf.name}`;
     if (!m) {
-      if (kf.match === 'exact') throw new InvalidArgumentError(`${what}: exact match field is missing`);
+      if (kf.match === 'exact') throw new InvalidArgumentError(`${what()}: exact match field is missing`);
       continue; // wildcard: zero value, zero mask, prefix 0
     }
-    if (m.kind !== kf.match) throw new InvalidArgumentError(`${what}: expected a ${kf.match} match, got ${m.kind}`);
+    if (m.kind !== kf.match) throw new InvalidArgumentError(`${what()}: expected a ${kf.match} match, got ${m.kind}`);
+    if (m.kind === 'exact') {
+      // The whole field is matched (fitInto checked the bits): value only, mask all ones.
+      fitInto(data, kf.offset, m.value, kf.bits, kf.bytes, what);
+      if (mask !== EMPTY) mask.fill(0xff, kf.offset, kf.offset + kf.bytes);
+      continue;
+    }
     const v = fitBytes(m.value, kf.bits, kf.bytes, what);
-    let fieldMask: Buffer = Buffer.alloc(kf.bytes, 0xff);
+    let fieldMask: Buffer = EMPTY;
     if (m.kind === 'lpm') {
       if (!Number.isInteger(m.prefixLen) || m.prefixLen < 0 || m.prefixLen > kf.bits) {
         throw new InvalidArgumentError(`${what}: prefix length ${m.prefixLen} outside 0..${kf.bits}`);
       }
       fieldMask = prefixMask(kf.bits, kf.bytes, m.prefixLen);
       prefixLen = m.prefixLen;
-    } else if (m.kind === 'ternary') {
-      fieldMask = fitBytes(m.mask, kf.bits, kf.bytes, `${what} mask`);
+    } else {
+      fieldMask = fitBytes(m.mask, kf.bits, kf.bytes, () => `${what()} mask`);
     }
     // P4Runtime spec 9.1.1: bits outside the mask / prefix must be zero.
     for (let i = 0; i < kf.bytes; i++) {
-      if ((v[i]! & ~fieldMask[i]!) !== 0) throw new InvalidArgumentError(`${what}: value has bits set outside its mask or prefix`);
+      if ((v[i]! & ~fieldMask[i]!) !== 0) throw new InvalidArgumentError(`${what()}: value has bits set outside its mask or prefix`);
     }
     v.copy(data, kf.offset);
-    fieldMask.copy(mask, kf.offset);
+    if (mask !== EMPTY) fieldMask.copy(mask, kf.offset);
   }
   if (layout.kind === 'hash') return { mapKey: data };
   if (layout.kind === 'lpm') {
@@ -144,7 +166,7 @@ export function encodeValue(layout: TableLayout, action: ActionValue, opts: Entr
   writeU64(v, opts.packets ?? 0n, VALUE_PACKETS_OFFSET);
   writeU64(v, opts.bytes ?? 0n, VALUE_BYTES_OFFSET);
   al.params.forEach((p, i) => {
-    fitBytes(action.params[i]!, p.bits, p.bytes, `action ${al.name} param ${p.name}`).copy(v, VALUE_PARAMS_OFFSET + p.offset);
+    fitInto(v, VALUE_PARAMS_OFFSET + p.offset, action.params[i]!, p.bits, p.bytes, () => `action ${al.name} param ${p.name}`);
   });
   if (layout.ternary) {
     writeU32(v, opts.priority ?? 0, VALUE_PRIORITY_OFFSET);

@@ -369,16 +369,16 @@ export class EmbeddedSwitch {
     const a = ta!.action as Obj;
     const al = l.actions.find((x) => x.id === a.action_id);
     if (!al) return fail(Code.INVALID_ARGUMENT, `table ${l.name} cannot use action id ${a.action_id}`);
-    const given = new Map<number, Buffer>();
+    const given = new Map<number, Uint8Array>();
     for (const prm of (a.params ?? []) as Obj[]) {
       if (given.has(prm.param_id)) fail(Code.INVALID_ARGUMENT, `action ${al.name}: param id ${prm.param_id} given twice`);
-      given.set(prm.param_id, Buffer.from(prm.value ?? []));
+      given.set(prm.param_id, (prm.value as Uint8Array | undefined) ?? EMPTY_BYTES);
     }
     const params = al.params.map((x, i) => {
       const v = given.get(i + 1);
       if (!v) return fail(Code.INVALID_ARGUMENT, `action ${al.name}: param ${x.name} (id ${i + 1}) is missing`);
       given.delete(i + 1);
-      return checked(() => fitBytes(v, x.bits, x.bytes, `action ${al.name} param ${x.name}`));
+      return checked(() => fitBytes(v, x.bits, x.bytes, () => `action ${al.name} param ${x.name}`));
     });
     if (given.size > 0) fail(Code.INVALID_ARGUMENT, `action ${al.name}: unknown param ids ${[...given.keys()].join(', ')}`);
     return { actionId: al.id, params };
@@ -563,6 +563,8 @@ function checked<T>(fn: () => T): T {
   }
 }
 
+const EMPTY_BYTES = new Uint8Array(0);
+
 function decodeMatch(l: TableLayout, fms: readonly Obj[]): Map<string, FieldMatchValue> {
   const out = new Map<string, FieldMatchValue>();
   const seen = new Set<number>();
@@ -573,14 +575,14 @@ function decodeMatch(l: TableLayout, fms: readonly Obj[]): Map<string, FieldMatc
     seen.add(fm.field_id);
     const kind = fm.field_match_type as string;
     if (kind !== kf.match) fail(Code.INVALID_ARGUMENT, `table ${l.name}: field ${kf.name} is ${kf.match}, got a ${kind} match`);
-    const what = `table ${l.name} field ${kf.name}`;
+    const what = (): string => `table ${l.name} field ${kf.name}`;
     if (kind === 'exact') out.set(kf.name, { kind, value: checked(() => fitBytes(fm.exact.value, kf.bits, kf.bytes, what)) });
     else if (kind === 'lpm') {
-      if (!fm.lpm.prefix_len) fail(Code.INVALID_ARGUMENT, `${what}: a prefix length of 0 is a wildcard and must be omitted`);
+      if (!fm.lpm.prefix_len) fail(Code.INVALID_ARGUMENT, `${what()}: a prefix length of 0 is a wildcard and must be omitted`);
       out.set(kf.name, { kind, value: checked(() => fitBytes(fm.lpm.value, kf.bits, kf.bytes, what)), prefixLen: fm.lpm.prefix_len });
     } else {
-      const mask = checked(() => fitBytes(fm.ternary.mask, kf.bits, kf.bytes, `${what} mask`));
-      if (mask.every((x) => x === 0)) fail(Code.INVALID_ARGUMENT, `${what}: an all-zero mask is a wildcard and must be omitted`);
+      const mask = checked(() => fitBytes(fm.ternary.mask, kf.bits, kf.bytes, () => `${what()} mask`));
+      if (mask.every((x) => x === 0)) fail(Code.INVALID_ARGUMENT, `${what()}: an all-zero mask is a wildcard and must be omitted`);
       out.set(kf.name, { kind: 'ternary', value: checked(() => fitBytes(fm.ternary.value, kf.bits, kf.bytes, what)), mask });
     }
   }
