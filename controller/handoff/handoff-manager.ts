@@ -2,7 +2,8 @@
  * The per-transaction hand-off (ARCHITECTURE sections 3 and 4), in this order:
  *
  *   freeze (zero window for reads) → install both rules in one batch → Prepare-and-start
- *   → Done (every response byte sent) → Release → delete both rules → adopt
+ *   → Done (every response byte sent) → Release, with the client→backend rule deleted alongside
+ *   (before it when the window is open) → adopt → delete the backend→client rule
  *
  * Speculative rule caching (Prism 3.3): a transaction may be *kept*. Its rules leave the
  * client's window open, and after Done the agent keeps the socket and reports the next request's
