@@ -34,3 +34,28 @@ export async function tcpCounters(host: Host): Promise<Record<string, number>> {
 export async function handoffsSettled(stack: RunningStack, timeoutMs = 15_000): Promise<void> {
   await waitFor(() => stack.handoff.inFlight === 0, `no hand-off in flight (${stack.handoff.inFlight} left)`, timeoutMs, 20);
 }
+
+/**
+ * Node's http in `host`: one keep-alive connection per entry of `plan`, all at once, each fetching
+ * its `/bytes/<n>?seed=<s>` in order. Returns, per request, n, seed, the SHA-256 of the body
+ * received and the X-Backend that served it.
+ */
+export async function concurrentGets(host: Host, plan: readonly (readonly [number, number])[][], timeoutMs = 240_000): Promise<[number, number, string, string][]> {
+  const script = `
+    const http = require('http'); const crypto = require('crypto');
+    const plan = ${JSON.stringify(plan)};
+    const one = async (gets) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const out = [];
+      for (const [n, seed] of gets) {
+        out.push(await new Promise((ok, ko) => http.get({ host: '${VIP.ip}', path: '/bytes/' + n + '?seed=' + seed, agent }, (r) => {
+          const h = crypto.createHash('sha256'); r.on('data', (d) => h.update(d)); r.on('end', () => ok([n, seed, h.digest('hex'), r.headers['x-backend']]));
+        }).on('error', ko)));
+      }
+      agent.destroy();
+      return out;
+    };
+    Promise.all(plan.map(one)).then((all) => console.log(JSON.stringify(all.flat())), (e) => { console.error(e); process.exit(1); });`;
+  const r = await host.exec([process.execPath, '-e', script], { timeoutMs });
+  return JSON.parse(r.stdout) as [number, number, string, string][];
+}

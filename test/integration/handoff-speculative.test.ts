@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
-import { handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
+import { concurrentGets, handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const skip = ebpfSkipReason();
@@ -207,4 +207,48 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     // Paths that hash to a live backend are served; the dead one's are answered, not hung.
     expect(r.stdout.trim().split('\n')).toHaveLength(6);
   }, 90_000);
+});
+
+describe.skipIf(skip)('speculative rule caching under concurrency', () => {
+  // Round robin with every transaction kept: nearly every next request is a miss (hand-back with an
+  // open window); content hashing in the same run afterwards: nearly every one a hit.
+  let stack: RunningStack;
+  beforeAll(async () => {
+    stack = await startStack(testTopology('spec-conc', 3, ['speculation: { mode: always, keepMs: 500 }']), { root: REPO });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const plan = Array.from({ length: 16 }, (_, c) => Array.from({ length: 30 }, (_, i) => [(c * 7919 + i * 104729) % 200000, 7000 + c * 100 + i] as const));
+  const check = async (): Promise<void> => {
+    const all = await concurrentGets(stack.hosts.get('client')!.host, plan);
+    expect(all).toHaveLength(16 * 30);
+    for (const [n, seed, sha] of all) expect(sha).toBe(deterministicSha256(n, seed));
+    await handoffsSettled(stack);
+    expect(stack.sw.dataplane!.entryCount('handoff_in') + stack.sw.dataplane!.entryCount('handoff_out')).toBe(0);
+  };
+
+  it('16 connections x 30 requests, round robin: kept transactions miss and hand back, all hash-checked', async () => {
+    const before = { ...stack.handoff.stats.speculation };
+    await check();
+    // Round robin over 3 backends (one counter for all connections): about two in three are misses.
+    expect(stack.handoff.stats.speculation.misses - before.misses).toBeGreaterThan(200);
+  }, 180_000);
+
+  it('the same with content hashing (policy swapped at run time): a request whose path maps to the previous backend is a hit', async () => {
+    const engine = stack.handoff.engine!;
+    const ch = await engine.install({ builtin: 'content-hash', config: { key: 'path' } });
+    engine.activate(ch.id);
+    const before = { ...stack.handoff.stats.speculation };
+    await check();
+    // Each connection's paths differ, so hits need two requests in a row on one backend: about a third.
+    expect(stack.handoff.stats.speculation.hits - before.hits).toBeGreaterThan(50);
+  }, 180_000);
+
+  it('no client reset', async () => {
+    const c = await tcpCounters(stack.hosts.get('client')!.host);
+    expect(c.TcpOutRsts ?? 0).toBe(0);
+    expect(c.TcpExtTCPAbortOnData ?? 0).toBe(0);
+  });
 });

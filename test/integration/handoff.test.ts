@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
-import { handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
+import { concurrentGets, handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const skip = ebpfSkipReason();
@@ -128,22 +128,8 @@ describe.skipIf(skip)('hand-off: every transaction to a backend, payload straigh
   }, 60_000);
 
   it('20 concurrent connections x 50 requests, hash-checked, all backends serve', async () => {
-    const script = `
-      const http = require('http'); const crypto = require('crypto');
-      const one = (c) => new Promise(async (res, rej) => {
-        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-        const out = [];
-        try {
-          for (let i = 0; i < 50; i++) {
-            const n = ((c * 7919 + i * 104729) % 300000); const seed = c * 100 + i;
-            out.push(await new Promise((ok, ko) => http.get({ host: '10.0.0.100', path: '/bytes/' + n + '?seed=' + seed, agent }, (r) => { const h = crypto.createHash('sha256'); r.on('data', (d) => h.update(d)); r.on('end', () => ok([n, seed, h.digest('hex'), r.headers['x-backend']])); }).on('error', ko)));
-          }
-          agent.destroy(); res(out);
-        } catch (e) { rej(e); }
-      });
-      Promise.all(Array.from({ length: 20 }, (_, c) => one(c))).then((all) => console.log(JSON.stringify(all.flat())), (e) => { console.error(e); process.exit(1); });`;
-    const r = await client().exec([process.execPath, '-e', script], { timeoutMs: 240_000 });
-    const all = JSON.parse(r.stdout) as [number, number, string, string][];
+    const plan = Array.from({ length: 20 }, (_, c) => Array.from({ length: 50 }, (_, i) => [(c * 7919 + i * 104729) % 300000, c * 100 + i] as const));
+    const all = await concurrentGets(client(), plan);
     expect(all).toHaveLength(1000);
     for (const [n, seed, sha] of all) expect(sha).toBe(deterministicSha256(n, seed));
     expect(new Set(all.map((x) => x[3]))).toEqual(new Set(['b1', 'b2', 'b3']));
