@@ -142,7 +142,10 @@ async function runDemo(duration: number, connections: number, topologyFile: stri
     engine.activate(previous);
 
     const left = s.sw.dataplane!.entryCount('handoff_in') + s.sw.dataplane!.entryCount('handoff_out');
-    say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(Object.fromEntries(Object.entries(s.sw.dataplane!.drops()).filter(([, n]) => n > 0n).map(([k, v]) => [k, Number(v)])))}`);
+    const drops = Object.fromEntries(Object.entries(s.sw.dataplane!.drops()).filter(([, n]) => n > 0n).map(([k, v]) => [k, Number(v)]));
+    // action_drop is the hand-off rules at work: a backend's RST for a client segment that reached it
+    // before its socket existed or after it closed (drop_rst), never forwarded to the client.
+    say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(drops)}${drops.action_drop ? ' (action_drop: backend RSTs the hand-off rules hold back on purpose)' : ''}`);
     if (final.errors > 0) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `${final.errors} requests failed`);
   } finally {
     await stop();
