@@ -143,9 +143,10 @@ async function runDemo(duration: number, connections: number, topologyFile: stri
 
     const left = s.sw.dataplane!.entryCount('handoff_in') + s.sw.dataplane!.entryCount('handoff_out');
     const drops = Object.fromEntries(Object.entries(s.sw.dataplane!.drops()).filter(([, n]) => n > 0n).map(([k, v]) => [k, Number(v)]));
-    // action_drop is the hand-off rules at work: a backend's RST for a client segment that reached it
-    // before its socket existed or after it closed (drop_rst), never forwarded to the client.
-    say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(drops)}${drops.action_drop ? ' (action_drop: backend RSTs the hand-off rules hold back on purpose)' : ''}`);
+    // action_drop here is mostly the hand-off rules at work: a backend's RST for a client segment that
+    // reached it before its socket existed or after it closed (drop_rst), never forwarded to the
+    // client; IPv4 with no l3 route counts there too.
+    say(`switch: ${left} hand-off entries left; drops ${JSON.stringify(drops)}${drops.action_drop ? ' (action_drop: backend RSTs the hand-off rules hold back on purpose, or IPv4 with no route)' : ''}`);
     if (final.errors > 0) throw new PrismError('PRISM_ERR_COMMAND_FAILED', `${final.errors} requests failed`);
   } finally {
     await stop();
