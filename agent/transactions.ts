@@ -123,10 +123,12 @@ export class ServerTransactions implements TransactionHost {
   /**
    * Looks at the receive queue (MSG_PEEK: nothing is consumed) until it holds a complete request
    * head, then reports it; reports idle when none comes within `ms` or the head is too long.
-   * Polled like handToServer's reads: a few immediate looks, then every millisecond.
+   * Polled like handToServer's reads: a few immediate looks, then every millisecond, backing off
+   * to 5 and 20 ms while the connection stays quiet.
    */
   #watchNext(tx: Tx, ms: number): void {
-    const until = Date.now() + ms;
+    const started = Date.now();
+    const until = started + ms;
     let looks = 0;
     const report = (head: Buffer, idle: boolean): void => {
       tx.watch = undefined;
@@ -147,7 +149,10 @@ export class ServerTransactions implements TransactionHost {
       const end = queued.indexOf(HEAD_END);
       if (end >= 0) return report(queued.subarray(0, end + HEAD_END.length), false);
       if (queued.length >= MAX_NEXT_HEAD || Date.now() >= until) return report(Buffer.alloc(0), true);
-      tx.watch = ++looks <= 32 ? setImmediate(look) : setTimeout(look, 1);
+      // Back off as the connection stays quiet: a request that follows at once is seen within a
+      // millisecond, while many idle kept connections do not keep the agent busy.
+      const quietMs = Date.now() - started;
+      tx.watch = ++looks <= 32 ? setImmediate(look) : setTimeout(look, quietMs < 20 ? 1 : quietMs < 100 ? 5 : 20);
     };
     look();
   }
