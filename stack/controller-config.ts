@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
+import { PolicySchema, SpeculationSchema } from './schema-parts.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
 const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:fe');
@@ -32,12 +33,9 @@ export const ControllerConfigSchema = z
     backends: z.array(z.object({ name: z.string().min(1), ip: ipv4, mac, port, agent: z.string().min(1) }).strict()).default([]),
     /** File holding the shared agent token. */
     agentTokenFile: z.string().optional(),
-    policy: z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).optional() }).strict().default({ name: 'round-robin' }),
+    policy: PolicySchema,
     /** Speculative rule caching (Prism 3.3): keep a transaction's rules and socket for the next request. */
-    speculation: z
-      .object({ mode: z.enum(['off', 'auto', 'always']).default('auto'), keepMs: z.number().int().min(0).max(10_000).default(200) })
-      .strict()
-      .default({ mode: 'auto', keepMs: 200 }),
+    speculation: SpeculationSchema,
     admin: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080), tokenFile: z.string().optional() }).strict().default({ host: '127.0.0.1', port: 8080 }),
   })
   .strict();

@@ -1,0 +1,91 @@
+/**
+ * Topology files (stack/topology-file.ts) and controller files (stack/controller-config.ts):
+ * defaults filled in, and every mistake refused with the field's path and what is wrong.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadControllerConfig } from '../../stack/controller-config.js';
+import { loadTopology, parseTopology } from '../../stack/topology-file.js';
+
+const TOPO = [
+  'name: t1',
+  'vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]',
+  'hosts:',
+  '  - { name: client, ip: 10.0.0.1, port: 1, role: client }',
+  '  - { name: b1, ip: 10.0.0.11, port: 11, role: backend }',
+];
+
+describe('topology files', () => {
+  it('fills in the switch, the policy and speculative rule caching by default', () => {
+    const t = parseTopology(TOPO.join('\n'));
+    expect(t.switch).toEqual({ target: 'embedded', cpuPort: 64 });
+    expect(t.policy).toEqual({ name: 'round-robin' });
+    expect(t.speculation).toEqual({ mode: 'auto', keepMs: 200 });
+  });
+
+  it('the shipped demo topology is valid', () => {
+    const t = loadTopology(join(import.meta.dirname, '..', '..', 'topologies', 'demo.yaml'));
+    expect(t.hosts.filter((h) => h.role === 'backend')).toHaveLength(3);
+    expect(t.speculation.mode).toBe('auto');
+  });
+
+  it.each([
+    ['speculation: { mode: sometimes }', /speculation\.mode: Invalid option/],
+    ['speculation: { mode: always, keepMs: -1 }', /speculation\.keepMs/],
+    ['speculation: { mode: always, keep: 5 }', /speculation: Unrecognized key/],
+    ['policy: { config: {} }', /policy\.name/],
+    ['extra: 1', /\(top\): Unrecognized key/],
+  ])('refuses %s, naming the field', (line, message) => {
+    expect(() => parseTopology([...TOPO, line].join('\n'))).toThrow(message);
+  });
+
+  it('refuses bad addresses, duplicates and the CPU port, each with its path', () => {
+    const bad = [
+      'name: t2',
+      'vips: [{ ip: 10.0.0.300, port: 80, mac: "02:00:00:00:00:fe" }]',
+      'hosts:',
+      '  - { name: client, ip: 10.0.0.1, port: 1, role: client }',
+      '  - { name: client, ip: 10.0.0.1, port: 64, role: backend }',
+    ].join('\n');
+    let msg = '';
+    try {
+      parseTopology(bad, 'bad.yaml');
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/^bad\.yaml is not a valid topology:/);
+    expect(msg).toMatch(/vips\.0\.ip: an IPv4 address/);
+    expect(msg).toMatch(/hosts\.1: duplicate host name client/);
+    expect(msg).toMatch(/hosts\.1: duplicate address 10\.0\.0\.1/);
+    expect(msg).toMatch(/hosts\.1\.port: port 64 is the CPU port/);
+  });
+
+  it('says when the text is not YAML or JSON at all', () => {
+    expect(() => parseTopology('{ not: [valid', 'x.json')).toThrow(/x\.json: not valid JSON/);
+    expect(() => parseTopology('a: [1, 2', 'x.yaml')).toThrow(/x\.yaml: not valid YAML/);
+  });
+});
+
+describe('controller files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'prism-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const BASE = ['switch: { address: "127.0.0.1:9559" }', 'vips: [{ ip: 10.0.0.100, port: 80, mac: "02:00:00:00:00:fe" }]'];
+
+  it('fills in defaults, speculation included', () => {
+    const c = loadControllerConfig(write('ok.yaml', BASE.join('\n')));
+    expect(c.speculation).toEqual({ mode: 'auto', keepMs: 200 });
+    expect(c.policy).toEqual({ name: 'round-robin' });
+  });
+
+  it('takes speculation settings, and refuses bad ones with the path', () => {
+    expect(loadControllerConfig(write('spec.yaml', [...BASE, 'speculation: { mode: off }'].join('\n'))).speculation).toEqual({ mode: 'off', keepMs: 200 });
+    expect(() => loadControllerConfig(write('bad.yaml', [...BASE, 'speculation: { keepMs: 99999 }'].join('\n')))).toThrow(/bad\.yaml is not a valid controller configuration:\n {2}speculation\.keepMs/);
+  });
+});
