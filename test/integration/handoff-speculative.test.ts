@@ -169,6 +169,35 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     expect(entries()).toBe(0);
   }, 60_000);
 
+  it('a forced next transaction while the connection is kept: the forced backend serves it (a miss), the others stay cached', async () => {
+    const script = `
+      const http = require('http');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (seed) => new Promise((res, rej) => http.get({ host: '10.0.0.100', path: '/bytes/2000?seed=' + seed, agent }, (r) => {
+        const port = r.socket.localPort; r.resume(); r.on('end', () => res([r.headers['x-backend'], port]));
+      }).on('error', rej));
+      const rl = require('readline').createInterface({ input: process.stdin });
+      (async () => {
+        const [first, port] = await get(1); console.log(JSON.stringify({ port, first }));
+        await new Promise((r) => rl.once('line', r));
+        const out = []; for (let i = 2; i <= 4; i++) out.push((await get(i))[0]); console.log(JSON.stringify(out)); agent.destroy(); rl.close();
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const proc = client().spawn([process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('\n'), 'the first response', 20_000, 5);
+    const { port, first } = JSON.parse(out.split('\n')[0]!) as { port: number; first: string };
+    const other = ['b1', 'b2', 'b3'].find((b) => b !== first)!;
+    stack.handoff.engine!.forceNext(`10.0.0.1:${port}-10.0.0.100:80`, other);
+    proc.stdin!.write('go\n');
+    await new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    const rest = JSON.parse(out.trim().split('\n')[1]!) as string[];
+    expect(rest[0]).toBe(other);
+    expect(rest.slice(1)).toEqual([first, first]);
+    await handoffsSettled(stack);
+    expect(entries()).toBe(0);
+  }, 60_000);
+
   it('the client saw no reset', async () => {
     const c = await tcpCounters(client());
     expect(c.TcpOutRsts ?? 0).toBe(0);
