@@ -2,8 +2,10 @@
  * The per-transaction hand-off (ARCHITECTURE sections 3 and 4), in this order:
  *
  *   freeze (zero window for reads) → install both rules in one batch → Prepare-and-start
- *   → Done (every response byte sent) → Release, with the client→backend rule deleted alongside
- *   (before it when the window is open) → adopt → delete the backend→client rule
+ *   → Done (every response byte sent) → Release → delete both rules → adopt
+ *
+ * (With the client's window open — writes, kept transactions — the client→backend rule is
+ * deleted before Release.)
  *
  * Speculative rule caching (Prism 3.3): a transaction may be *kept*. Its rules leave the
  * client's window open, and after Done the agent keeps the socket and reports the next request's
@@ -232,8 +234,6 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #timeouts: HandoffTimeouts;
   readonly #speculation: SpeculationOptions;
   readonly #pending = new Map<TcpConnection<ClientLink>, PendingDecision>();
-  /** Per connection: the last transaction's backend→client rule delete, while it runs. */
-  readonly #settling = new Map<string, Promise<unknown>>();
   #nextId = 1n;
   #rr = 0;
   readonly stats = {
@@ -555,8 +555,6 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         // call. Rules before the socket are safe: the client's window is closed, and a segment that
         // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
         tx.record.state = 'rules';
-        // The previous transaction's backend→client rule may still be going (step 7).
-        await this.#settling.get(tx.record.connId);
         await timed('rules', this.#writeRules(tx, 'INSERT', zeroWindow));
         phase = 'prepare';
         tx.record.state = 'prepare';
@@ -596,35 +594,20 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // 4. Release: the agent freezes, dumps and closes the socket without a packet. It comes
       // before the from-backend rule goes: the response's tail may still be unacknowledged, and a
       // backend that retransmits it (RTO, tail-loss probe) after its rule is gone would reach the
-      // client from its own address, and the client would answer with a RST.
-      // 5. The client→backend rule: with the client's window open (writes, kept transactions) it
-      // goes before Release, so that nothing the client sends reaches the socket being dumped (the
-      // controller gets it instead and drops it while the connection is frozen; the client
-      // retransmits). With the window forced to zero (a read) the client sends nothing new, and
-      // the delete runs alongside Release.
+      // client from its own address, and the client would answer with a RST. With the client's
+      // window open (writes, kept transactions) the client→backend rule goes first, so that
+      // nothing the client sends reaches the socket being dumped (the controller gets it instead
+      // and drops it while the connection is frozen; the client retransmits).
       tx.record.state = 'release';
-      const tIn = performance.now();
-      const inDelete = this.#writeRules(tx, 'DELETE', false, ['handoff_in']).then(() => (times.deleteRules = performance.now() - tIn));
-      inDelete.catch(() => undefined); // awaited below
-      if (!zeroWindow) await inDelete;
+      if (!zeroWindow) await timed('deleteRules', this.#writeRules(tx, 'DELETE', false, ['handoff_in']));
       const rel = await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs));
-      await inDelete;
+      // 5. Delete the (remaining) rules: client segments reach the controller again.
+      const t0 = performance.now();
+      await this.#writeRules(tx, 'DELETE', false, [...tx.rules]);
+      times.deleteRules += performance.now() - t0;
       // 6. Adopt: the controller owns the connection again; unread bytes are the next request.
       const conn = this.#ctl.endpoint.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), tx.link, Buffer.from(rel.unacked ?? []));
       conn.setReceiveWindow('open');
-      // 7. The backend→client rule has nothing left to carry (the backend's socket is closed), so
-      // it goes after the window opened; the connection's next INSERT waits for it (same key).
-      const tOut = performance.now();
-      const settle = this.#writeRules(tx, 'DELETE', false, ['handoff_out']).then(
-        () => undefined,
-        // The connection is the controller's again and fine: a failed delete leaves a rule that
-        // carries nothing (its backend socket is gone) until a reconcile removes it.
-        (e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete the handoff_out rule; reconcile will'),
-      );
-      this.#settling.set(tx.record.connId, settle);
-      await settle;
-      if (this.#settling.get(tx.record.connId) === settle) this.#settling.delete(tx.record.connId);
-      times.deleteRules += performance.now() - tOut;
       return this.#finished(tx, times, bytes);
     } catch (err) {
       const reason = (err as Error).message;
