@@ -144,16 +144,13 @@ interface RawAddon {
   ifNameToIndex(name: string, opts?: { readonly netns?: string }): number;
 }
 
-const loader = addonLoader<RawAddon>('prism_bpf', 'PRISM_BPF_ADDON', ', needs libbpf-dev libelf-dev zlib1g-dev');
+const loader = addonLoader<RawAddon>('prism_bpf', 'PRISM_BPF_ADDON', toBpfError, ', needs libbpf-dev libelf-dev zlib1g-dev');
 
 /** Where the built addon is, or null when it is not built. */
 export function addonPath(): string | null {
   return loader.path();
 }
 
-function raw(): RawAddon {
-  return loader.load();
-}
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function addonUnavailableReason(): string | null {
@@ -166,14 +163,7 @@ export function toBpfError(e: unknown): unknown {
   return new BpfError(e.syscall, e.errno, e.code, e.message, { cause: e });
 }
 
-function call<T>(fn: (a: RawAddon) => T): T {
-  const a = raw();
-  try {
-    return fn(a);
-  } catch (e) {
-    throw toBpfError(e);
-  }
-}
+const call = loader.call;
 
 // ---------------------------------------------------------------------------------------------
 // functions (thin, typed)

@@ -15,10 +15,15 @@ export interface AddonLoader<T> {
   load(): T;
   /** Whether the addon is built and loadable; the reason when not (for test skips). */
   unavailableReason(): string | null;
+  /** Calls into the addon; its errno-carrying Errors come out through the loader's `mapError`. */
+  call<R>(fn: (addon: T) => R): R;
 }
 
-/** `envOverride` names an environment variable that may point at another build of the addon. */
-export function addonLoader<T>(name: string, envOverride: string, buildHint = ''): AddonLoader<T> {
+/**
+ * `envOverride` names an environment variable that may point at another build of the addon;
+ * `mapError` turns what the addon throws into the project's error type.
+ */
+export function addonLoader<T>(name: string, envOverride: string, mapError: (e: unknown) => unknown, buildHint = ''): AddonLoader<T> {
   const file = join('native', 'build', 'Release', `${name}.node`);
   let loaded: T | undefined;
   const path = (): string | null => {
@@ -48,7 +53,15 @@ export function addonLoader<T>(name: string, envOverride: string, buildHint = ''
       return e instanceof Error ? e.message : String(e);
     }
   };
-  return { path, load, unavailableReason };
+  const call = <R>(fn: (addon: T) => R): R => {
+    const a = load();
+    try {
+      return fn(a);
+    } catch (e) {
+      throw mapError(e);
+    }
+  };
+  return { path, load, unavailableReason, call };
 }
 
 /** An Error the addons throw for a failed system call: `code` is the errno name. */

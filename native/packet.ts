@@ -60,16 +60,13 @@ interface RawAddon {
   stats(handle: RawPacketHandle): PacketStats;
 }
 
-const loader = addonLoader<RawAddon>('prism_packet', 'PRISM_PACKET_ADDON');
+const loader = addonLoader<RawAddon>('prism_packet', 'PRISM_PACKET_ADDON', toSyscallError);
 
 /** Where the built addon is, or null when it is not built. */
 export function packetAddonPath(): string | null {
   return loader.path();
 }
 
-function raw(): RawAddon {
-  return loader.load();
-}
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function packetAddonUnavailableReason(): string | null {
@@ -82,14 +79,7 @@ export function toSyscallError(e: unknown): unknown {
   return new SyscallError(e.syscall, e.errno, e.code, e.message, { cause: e });
 }
 
-function call<T>(fn: (a: RawAddon) => T): T {
-  const a = raw();
-  try {
-    return fn(a);
-  } catch (e) {
-    throw toSyscallError(e);
-  }
-}
+const call = loader.call;
 
 // ---------------------------------------------------------------------------------------------
 // PacketSocket

@@ -165,30 +165,20 @@ interface RawAddon {
 // ---------------------------------------------------------------------------------------------
 // loading
 
-const loader = addonLoader<RawAddon>('prism_repair', 'PRISM_REPAIR_ADDON');
+const loader = addonLoader<RawAddon>('prism_repair', 'PRISM_REPAIR_ADDON', toSyscallError);
 
 /** Where the built addon is, or null when it is not built. */
 export function repairAddonPath(): string | null {
   return loader.path();
 }
 
-function raw(): RawAddon {
-  return loader.load();
-}
 
 /** Whether the addon is built and loadable; the reason when not (for test skips). */
 export function repairAddonUnavailableReason(): string | null {
   return loader.unavailableReason();
 }
 
-function call<T>(fn: (a: RawAddon) => T): T {
-  const a = raw();
-  try {
-    return fn(a);
-  } catch (e) {
-    throw toSyscallError(e);
-  }
-}
+const call = loader.call;
 
 // ---------------------------------------------------------------------------------------------
 // API
