@@ -605,13 +605,7 @@ static napi_value js_enable_stats(napi_env env, napi_callback_info info) {
     nu_throw_errno(env, fd, "bpf_enable_stats", NULL);
     return NULL;
   }
-  napi_value r;
-  if (napi_create_int32(env, fd, &r) != napi_ok) {
-    close(fd);
-    nu_throw_napi_status(env, napi_generic_failure, "napi_create_int32");
-    return NULL;
-  }
-  return r;
+  return nu_return_fd(env, fd);
 }
 
 static napi_value js_close_fd(napi_env env, napi_callback_info info) {

@@ -23,6 +23,7 @@
 
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -69,6 +70,17 @@ static void nu_throw_napi_status(napi_env env, napi_status status, const char *w
 }
 
 /* Set obj[key] = value; returns false when it threw. */
+/* A new file descriptor as a JS number; closed again if that fails, so it never leaks. */
+static inline napi_value nu_return_fd(napi_env env, int fd) {
+  napi_value r;
+  if (napi_create_int32(env, fd, &r) != napi_ok) {
+    close(fd);
+    nu_throw_napi_status(env, napi_generic_failure, "napi_create_int32");
+    return NULL;
+  }
+  return r;
+}
+
 static inline bool nu_set(napi_env env, napi_value obj, const char *key, napi_value value) {
   NU_CALL_RET(env, napi_set_named_property(env, obj, key, value), false);
   return true;
