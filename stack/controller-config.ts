@@ -3,13 +3,9 @@
  * what, the VIPs, the routes, the backends and their agents, the policy, the admin API.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { InvalidArgumentError } from '../core/errors.js';
-import { PolicySchema, SpeculationSchema } from './schema-parts.js';
+import { Ipv4Schema as ipv4, MacSchema as mac, parseConfigText, PolicySchema, SpeculationSchema } from './schema-parts.js';
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
-const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:fe');
 const port = z.number().int().min(0).max(510);
 
 export const ControllerConfigSchema = z
@@ -43,16 +39,5 @@ export const ControllerConfigSchema = z
 export type ControllerConfig = z.infer<typeof ControllerConfigSchema>;
 
 export function loadControllerConfig(path: string): ControllerConfig {
-  let raw: unknown;
-  const text = readFileSync(path, 'utf8');
-  try {
-    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new InvalidArgumentError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
-  }
-  const r = ControllerConfigSchema.safeParse(raw);
-  if (!r.success) {
-    throw new InvalidArgumentError(`${path} is not a valid controller configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n')}`);
-  }
-  return r.data;
+  return parseConfigText(ControllerConfigSchema, readFileSync(path, 'utf8'), path, 'controller configuration');
 }

@@ -3,13 +3,9 @@
  * the policy. Validated with a schema; errors name the field and what is wrong.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { InvalidArgumentError } from '../core/errors.js';
-import { PolicySchema, SpeculationSchema } from './schema-parts.js';
+import { Ipv4Schema as ipv4, MacSchema as mac, parseConfigText, PolicySchema, SpeculationSchema } from './schema-parts.js';
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
-const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC address like 02:00:00:00:00:fe');
 const hostName = z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'lower-case letters, digits and -, at most 15 characters, starting with a letter');
 
 export const TopologySchema = z
@@ -59,18 +55,7 @@ export const TopologySchema = z
 export type TopologyFile = z.infer<typeof TopologySchema>;
 
 export function parseTopology(text: string, source = 'topology'): TopologyFile {
-  let raw: unknown;
-  try {
-    raw = source.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new InvalidArgumentError(`${source}: not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
-  }
-  const r = TopologySchema.safeParse(raw);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`);
-    throw new InvalidArgumentError(`${source} is not a valid topology:\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseConfigText(TopologySchema, text, source, 'topology');
 }
 
 export function loadTopology(path: string): TopologyFile {
