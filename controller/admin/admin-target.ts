@@ -12,6 +12,9 @@
  */
 import type { BackendLoad } from '../policy/alrm.js';
 import type { PolicyEngine } from '../policy/engine.js';
+import type { HandoffEvent, Outcome, StepTimes } from '../handoff/events.js';
+
+export type { HandoffEvent, Outcome, StepTimes };
 
 export interface BackendInfo {
   readonly name: string;
@@ -107,30 +110,6 @@ export interface HealthInfo {
   readonly uptimeSeconds: number;
 }
 
-/** Durations of the hand-off steps (ms), as HandoffManager's StepTimes. */
-export interface StepTimes {
-  readonly prepare: number;
-  readonly rules: number;
-  readonly start: number;
-  readonly transfer: number;
-  readonly deleteRules: number;
-  readonly release: number;
-}
-
-/** One finished hand-off (success or failure). */
-export interface HandoffEvent {
-  readonly tx: string;
-  readonly connId: string;
-  readonly backend: string;
-  readonly outcome: string;
-  readonly atMs: number;
-  readonly durationMs: number;
-  readonly steps: StepTimes | null;
-  readonly bytesSent: number | null;
-  readonly policy: string | null;
-  /** Served on the previous transaction's socket and rules (speculative rule caching). */
-  readonly cached: boolean;
-}
 
 /** Cumulative counters and gauges read at each metrics scrape. */
 export interface TargetStats {

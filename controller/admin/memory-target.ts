@@ -16,6 +16,7 @@ import type {
   HandoffEvent,
   HealthInfo,
   NewBackend,
+  Outcome,
   StepTimes,
   TableEntryInfo,
   TargetStats,
@@ -251,7 +252,7 @@ export class MemoryAdminTarget implements AdminTarget {
   }
 
   /** The transaction ends: the connection comes back to the controller, the policy retires it. */
-  finishTransaction(txId: string, outcome = 'done', bytesSent = 1000, steps?: StepTimes): HandoffEvent {
+  finishTransaction(txId: string, outcome: Outcome = 'done', bytesSent = 1000, steps?: StepTimes): HandoffEvent {
     const t = this.#tx.get(txId);
     if (!t) throw new PrismError('PRISM_ERR_NOT_FOUND', `no transaction ${txId} in flight`);
     this.#tx.delete(txId);

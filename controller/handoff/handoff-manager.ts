@@ -34,6 +34,9 @@ import type { TcpRepairState } from '../tcp/repair-state.js';
 import { buildPacket } from '../tcp/packet-builder.js';
 import { AgentCallError, AgentClient, type AgentLoad } from './agent-client.js';
 import { RequestHeadParser } from '../http/request-parser.js';
+import type { HandoffEvent, Outcome, StepTimes } from './events.js';
+
+export type { HandoffEvent, Outcome, StepTimes } from './events.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { BackendLoad } from '../policy/alrm.js';
 import { connectionId, toPolicyConn, toPolicyRequest } from '../policy/request.js';
@@ -73,23 +76,8 @@ export interface SpeculationOptions {
 
 export const DEFAULT_SPECULATION: SpeculationOptions = { mode: 'auto', keepMs: 200 };
 
-export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | 'start_failed' | 'backend_failed' | 'timeout' | 'release_failed' | 'retried';
-
 /** Methods a request may be retried with on another backend (RFC 9110 9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
-
-/**
- * Durations of the hand-off's own steps (ms), for the benchmark's breakdown. `start` is 0 when
- * Start travels with Prepare; for a cached transaction it is the Continue round trip.
- */
-export interface StepTimes {
-  prepare: number;
-  rules: number;
-  start: number;
-  transfer: number;
-  deleteRules: number;
-  release: number;
-}
 
 export interface Backend {
   readonly spec: BackendSpec;
@@ -118,21 +106,6 @@ export interface TransactionRecord {
   readonly policy: string | null;
   readonly decidedBy: string | null;
   /** Served on the previous transaction's socket and rules (a speculation hit). */
-  readonly cached: boolean;
-}
-
-/** Emitted as 'handoff' for every finished transaction, success or failure. */
-export interface HandoffEvent {
-  readonly tx: string;
-  readonly connId: string;
-  readonly backend: string;
-  readonly outcome: Outcome;
-  readonly atMs: number;
-  readonly durationMs: number;
-  readonly steps: StepTimes | null;
-  readonly bytesSent: number | null;
-  readonly policy: string | null;
-  /** Served on the previous transaction's socket and rules (speculative rule caching). */
   readonly cached: boolean;
 }
 
