@@ -384,13 +384,18 @@ static napi_value js_restore(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* leaveRepair / freeze / closeSilently / isRepair                                              */
 
-static bool get_repair(napi_env env, int fd, int *on) {
-  socklen_t len = sizeof *on;
-  if (getsockopt(fd, SOL_TCP, TCP_REPAIR, on, &len) < 0) {
-    nu_throw_errno(env, errno, "getsockopt(TCP_REPAIR)", NULL);
+/* getsockopt(SOL_TCP, opt) into `buf`; on failure throws with `op` named and returns false. */
+static bool get_tcp_opt(napi_env env, int fd, int opt, void *buf, socklen_t size, const char *op) {
+  socklen_t len = size;
+  if (getsockopt(fd, SOL_TCP, opt, buf, &len) < 0) {
+    nu_throw_errno(env, errno, op, NULL);
     return false;
   }
   return true;
+}
+
+static bool get_repair(napi_env env, int fd, int *on) {
+  return get_tcp_opt(env, fd, TCP_REPAIR, on, sizeof *on, "getsockopt(TCP_REPAIR)");
 }
 
 static napi_value js_leave_repair(napi_env env, napi_callback_info info) {
@@ -478,11 +483,7 @@ static bool queue_seq(napi_env env, int fd, int queue, uint32_t *seq) {
     return false;
   }
   int v = 0;
-  socklen_t len = sizeof v;
-  if (getsockopt(fd, SOL_TCP, TCP_QUEUE_SEQ, &v, &len) < 0) {
-    nu_throw_errno(env, errno, queue == TCP_SEND_QUEUE ? "getsockopt(TCP_QUEUE_SEQ, send)" : "getsockopt(TCP_QUEUE_SEQ, recv)", NULL);
-    return false;
-  }
+  if (!get_tcp_opt(env, fd, TCP_QUEUE_SEQ, &v, sizeof v, queue == TCP_SEND_QUEUE ? "getsockopt(TCP_QUEUE_SEQ, send)" : "getsockopt(TCP_QUEUE_SEQ, recv)")) return false;
   *seq = (uint32_t)v;
   return true;
 }
@@ -510,12 +511,7 @@ static bool set_tcp_info(napi_env env, napi_value obj, const struct tcp_info *ti
 
 static bool get_tcp_info(napi_env env, int fd, struct tcp_info *ti) {
   memset(ti, 0, sizeof *ti);
-  socklen_t len = sizeof *ti;
-  if (getsockopt(fd, SOL_TCP, TCP_INFO, ti, &len) < 0) {
-    nu_throw_errno(env, errno, "getsockopt(TCP_INFO)", NULL);
-    return false;
-  }
-  return true;
+  return get_tcp_opt(env, fd, TCP_INFO, ti, sizeof *ti, "getsockopt(TCP_INFO)");
 }
 
 static napi_value js_dump(napi_env env, napi_callback_info info) {
