@@ -569,7 +569,9 @@ function decodeMatch(l: TableLayout, fms: readonly Obj[]): Map<string, FieldMatc
   const out = new Map<string, FieldMatchValue>();
   const seen = new Set<number>();
   for (const fm of fms) {
-    const kf = l.keyFields.find((k) => keyFieldId(l, k.name) === fm.field_id);
+    // P4Info numbers match fields 1..n in declaration order.
+    const declared = l.declaredKeyOrder[fm.field_id - 1];
+    const kf = declared === undefined ? undefined : l.keyFields.find((k) => k.name === declared);
     if (!kf) return fail(Code.INVALID_ARGUMENT, `table ${l.name}: unknown match field id ${fm.field_id}`);
     if (seen.has(fm.field_id)) fail(Code.INVALID_ARGUMENT, `table ${l.name}: match field ${kf.name} given twice`);
     seen.add(fm.field_id);

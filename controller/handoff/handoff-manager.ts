@@ -358,7 +358,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     const pending = this.#pending.get(conn);
     this.#pending.delete(conn);
     const reuse = pending && endsWith(pending.head, req.headBytes) && pending.backend.agent.up && !pending.backend.draining;
-    const d = reuse ? { backend: pending.backend, policy: pending.policy, decidedBy: pending.decidedBy } : this.decide(req, session, this.#backends);
+    const d: Decision | { reject: number; reason: string } | null = reuse ? pending : this.decide(req, session, this.#backends);
     if (d === null) return false;
     if ('reject' in d) {
       session.respond(d.reject, { 'Content-Type': 'text/plain; charset=utf-8' }, `${d.reason}\n`);
