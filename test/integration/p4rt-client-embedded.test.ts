@@ -10,21 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { P4RuntimeWriteError } from '../../core/errors.js';
 import { P4RuntimeClient, type ReconcileReport } from '../../controller/p4rt/client.js';
 import { embeddedDeviceConfig } from '../../controller/p4rt/device-config.js';
-import type { TableEntrySpec } from '../../controller/p4rt/entry-codec.js';
 import { EmbeddedSwitch } from '../../dataplane/p4rt-server.js';
 import { compileGenerated, ebpfSkipReason } from '../helpers/ebpf.js';
+import { handoffEntry as handoff } from '../helpers/fixtures.js';
 
 const skip = ebpfSkipReason();
 const P4INFO_BIN = readFileSync(join(import.meta.dirname, '../../p4/p4info/prism.p4info.bin'));
 
-function handoff(srcPort: number, backendPort = 2): TableEntrySpec {
-  return {
-    table: 'handoff_in',
-    match: { src_addr: '10.0.0.1', dst_addr: '10.0.0.100', src_port: srcPort, dst_port: 80 },
-    action: 'to_backend',
-    params: { backend_ip: '10.0.1.2', backend_mac: '02:00:00:00:01:02', port: backendPort, clear_fin: 0 },
-  };
-}
 
 function once<T>(client: P4RuntimeClient, event: 'disconnected' | 'reconciled', ms = 10_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {

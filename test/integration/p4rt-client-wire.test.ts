@@ -31,6 +31,7 @@ import type { StreamMessageRequest__Output } from '../../proto/types/p4/v1/Strea
 import type { StreamMessageResponse } from '../../proto/types/p4/v1/StreamMessageResponse.js';
 import type { TableEntry__Output } from '../../proto/types/p4/v1/TableEntry.js';
 import type { Entity } from '../../proto/types/p4/v1/Entity.js';
+import { handoffEntry as handoff } from '../helpers/fixtures.js';
 
 const P4INFO_BIN = readFileSync(join(import.meta.dirname, '../../p4/p4info/prism.p4info.bin'));
 const index = P4InfoIndex.from(P4INFO_BIN);
@@ -224,14 +225,6 @@ function encodeForServer(ix: P4InfoIndex, spec: TableEntrySpec): TableEntry__Out
   return decodeMessage<TableEntry__Output>('p4.v1.TableEntry', encodeMessage('p4.v1.TableEntry', encodeTableEntry(ix, spec)));
 }
 
-function handoff(srcPort: number, backendPort = 2): TableEntrySpec {
-  return {
-    table: 'handoff_in',
-    match: { src_addr: '10.0.0.1', dst_addr: '10.0.0.100', src_port: srcPort, dst_port: 80 },
-    action: 'to_backend',
-    params: { backend_ip: '10.0.1.2', backend_mac: '02:00:00:00:01:02', port: backendPort, clear_fin: 0 },
-  };
-}
 
 function waitFor<T>(client: P4RuntimeClient, event: 'primary' | 'backup' | 'disconnected' | 'reconnected' | 'reconciled', ms = 5000): Promise<T> {
   return new Promise<T>((resolve, reject) => {

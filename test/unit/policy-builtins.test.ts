@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendView, Decision, Policy, PolicyConn, PolicyRequest, PolicyView } from '../../controller/policy/alrm.js';
 import { contentHash, leastLoaded, readWriteSplit, rebalanceMoves, roundRobin } from '../../controller/policy/builtins/index.js';
+import { backendView as backend } from '../helpers/fixtures.js';
 
 const conn: PolicyConn = { id: '10.0.0.1:5000-10.0.0.100:80', client: '10.0.0.1:5000', vip: '10.0.0.100:80', openedAtMs: 0 };
 const req = (path: string, method = 'GET', headers: Record<string, string> = {}): PolicyRequest => ({ method, target: path, path, headers, contentLength: null });
-const backend = (name: string, over: Partial<BackendView> = {}): BackendView => ({
-  name,
-  up: true,
-  draining: false,
-  weight: 1,
-  load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 },
-  ...over,
-});
 const view = (...backends: BackendView[]): PolicyView => ({ backends, connections: 1, nowMs: 0 });
 const make = (f: () => Policy, config: unknown = {}): Policy => {
   const p = f();

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BackendView, Policy, PolicyConn, PolicyRequest, PolicyView } from '../../controller/policy/alrm.js';
+import type { Policy, PolicyConn, PolicyRequest, PolicyView } from '../../controller/policy/alrm.js';
 import { PolicyEngine, type EngineDecision, type FaultEvent } from '../../controller/policy/engine.js';
 import { PolicyError } from '../../controller/policy/errors.js';
+import { backendView as backend } from '../helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'prism-policy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,14 +38,6 @@ export default function create() {
 }
 `;
 
-const backend = (name: string, over: Partial<BackendView> = {}): BackendView => ({
-  name,
-  up: true,
-  draining: false,
-  weight: 1,
-  load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 },
-  ...over,
-});
 const VIEW: PolicyView = { backends: [backend('a'), backend('b'), backend('c')], connections: 0, nowMs: 0 };
 const req = (path = '/'): PolicyRequest => ({ method: 'GET', target: path, path, headers: {}, contentLength: null });
 const conn = (i: number): PolicyConn => ({ id: `10.0.0.${1 + (i % 200)}:${1000 + i}-10.0.0.100:80`, client: `10.0.0.${1 + (i % 200)}:${1000 + i}`, vip: '10.0.0.100:80', openedAtMs: 0 });
