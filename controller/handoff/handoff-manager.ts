@@ -34,6 +34,7 @@ import type { TcpRepairState } from '../tcp/repair-state.js';
 import { buildPacket } from '../tcp/packet-builder.js';
 import { AgentCallError, AgentClient, type AgentLoad } from './agent-client.js';
 import { RequestHeadParser } from '../http/request-parser.js';
+import type { TableEntrySpec } from '../p4rt/entry-codec.js';
 import type { HandoffEvent, Outcome, StepTimes } from './events.js';
 
 export type { HandoffEvent, Outcome, StepTimes } from './events.js';
@@ -477,18 +478,19 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       backend.active--;
       record.outcome = result.outcome;
       record.state = result.outcome === 'done' ? 'done' : 'failed';
-      record.durationMs = performance.now() - t0;
+      const durationMs = performance.now() - t0;
+      record.durationMs = durationMs;
       record.bytesSent = result.bytesSent;
       const totals = this.#totals.get(record.connId) ?? { transactions: 0, bytesIn: 0, bytesOut: 0 };
       totals.transactions++;
       totals.bytesIn += result.bytesReceived ?? 0;
       totals.bytesOut += result.bytesSent ?? 0;
       this.#totals.set(record.connId, totals);
-      const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs: record.durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy, cached: record.cached };
+      const ev: HandoffEvent = { tx: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, atMs: Date.now(), durationMs, steps: result.steps, bytesSent: result.bytesSent, policy: record.policy, cached: record.cached };
       this.#recent.unshift(ev);
       if (this.#recent.length > RECENT_EVENTS) this.#recent.pop();
       if (this.engine && record.policy) {
-        this.engine.retire({ id: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, durationMs: record.durationMs, bytesSent: result.bytesSent ?? 0 } as never, record.policy);
+        this.engine.retire({ id: record.id, connId: record.connId, backend: backend.spec.name, outcome: result.outcome, durationMs, bytesSent: result.bytesSent ?? 0 }, record.policy);
       }
       this.emit('handoff', ev);
       then(result);
@@ -703,7 +705,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     const s = tx.exported;
     const b = tx.backend.spec;
     const vip = this.#ctl.options.vips.find((v) => v.ip === s.localIp);
-    const entry = (table: RuleTable): Obj =>
+    const entry = (table: RuleTable): TableEntrySpec =>
       table === 'handoff_in'
         ? {
             table,
@@ -718,7 +720,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
               : {}),
           };
     await withTimeout(
-      this.#ctl.client.writeOrThrow(tables.map((table) => ({ type, entry: entry(table) })) as never),
+      this.#ctl.client.writeOrThrow(tables.map((table) => ({ type, entry: entry(table) }))),
       this.#timeouts.rulesMs,
       `hand-off rules ${type}`,
     );
