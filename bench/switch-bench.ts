@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { pipelineLayouts } from '../codegen/emit-ebpf.js';
 import { prismPipeline } from '../codegen/pipelines/index.js';
@@ -24,6 +25,9 @@ import { BpfObject, closeFd, enableStats, progStats, progTestRun } from '../nati
 import { Topology } from '../netns/index.js';
 import { type BenchContext, type BenchResult } from './bench-context.js';
 
+/** scripts/bpf-cc.mjs, the one clang command line for BPF objects (loaded from the repository at run time). */
+type BpfCc = typeof import('../scripts/bpf-cc.mjs');
+
 type Obj = Record<string, any>;
 
 export async function runSwitchBench(ctx: BenchContext): Promise<BenchResult> {
@@ -32,7 +36,8 @@ export async function runSwitchBench(ctx: BenchContext): Promise<BenchResult> {
   const results: Record<string, unknown> = {};
 
   ctx.progress('switch: per-packet cost of the hand-off rewrite (BPF run stats)');
-  results.perPacket = perPacketCost(objectPath);
+  const bpfCc = (await import(pathToFileURL(join(ctx.root, 'scripts', 'bpf-cc.mjs')).href)) as BpfCc;
+  results.perPacket = perPacketCost(objectPath, bpfCc);
   for (const r of results.perPacket as { frameBytes: number; nsPerPacket: number; baselineNs: number; netNsPerPacket: number }[]) {
     ctx.line(`  hand-off rewrite, ${r.frameBytes}-byte frame: ${r.netNsPerPacket.toFixed(1)} ns/packet net (${r.nsPerPacket.toFixed(1)} measured, ${r.baselineNs.toFixed(1)} for an empty program; goal <= 50)`);
   }
@@ -132,11 +137,11 @@ export async function runSwitchBench(ctx: BenchContext): Promise<BenchResult> {
 }
 
 /** run_time_ns per run of a program that only returns: what the measurement itself costs here. */
-function emptyProgramBaseline(): number {
+function emptyProgramBaseline(bpfCc: BpfCc): number {
   const dir = mkdtempSync(join(tmpdir(), 'prism-bench-'));
   try {
     writeFileSync(join(dir, 'empty.c'), '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC("tc") int empty(struct __sk_buff *skb) { return 2; }\nchar LICENSE[] SEC("license") = "GPL";\n');
-    execFileSync('clang', ['-O2', '-target', 'bpf', '-c', join(dir, 'empty.c'), '-o', join(dir, 'empty.o')]);
+    execFileSync('clang', bpfCc.clangBpfArgs(join(dir, 'empty.c'), join(dir, 'empty.o'), { werror: false, debug: false }));
     const obj = BpfObject.open(join(dir, 'empty.o'));
     try {
       const fd = obj.program('empty').fd;
@@ -152,11 +157,11 @@ function emptyProgramBaseline(): number {
   }
 }
 
-function perPacketCost(objectPath: string): { frameBytes: number; runs: number; nsPerPacket: number; baselineNs: number; netNsPerPacket: number }[] {
+function perPacketCost(objectPath: string, bpfCc: BpfCc): { frameBytes: number; runs: number; nsPerPacket: number; baselineNs: number; netNsPerPacket: number }[] {
   const dp = EbpfDataplane.load(objectPath, pipelineLayouts(prismPipeline));
   const statsFd = enableStats();
   try {
-    const baselineNs = emptyProgramBaseline();
+    const baselineNs = emptyProgramBaseline(bpfCc);
     dp.setCpuPort(64);
     dp.mapPort(1, 1001);
     dp.mapPort(2, 1002);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clangBpfArgs } from './bpf-cc.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stampDir = join(root, 'node_modules', '.prism-setup');
@@ -146,10 +147,10 @@ function ebpfObjects() {
   for (const file of readdirSync(srcDir).filter((n) => n.endsWith('.c'))) {
     const src = join(srcDir, file);
     const obj = join(outDir, file.replace(/\.c$/, '.bpf.o'));
-    const hash = hashFiles([src]);
+    const hash = hashFiles([src, join(root, 'scripts', 'bpf-cc.mjs')]);
     if (stampOk(`ebpf-${file}`, hash) && existsSync(obj)) continue;
     log(`compiling eBPF ${relative(root, src)} -> ${relative(root, obj)}`);
-    run('clang', ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-c', src, '-o', obj]);
+    run('clang', clangBpfArgs(src, obj));
     writeStamp(`ebpf-${file}`, hash);
   }
 }

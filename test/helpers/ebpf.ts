@@ -7,6 +7,7 @@ import { pipelineLayouts } from '../../codegen/emit-ebpf.js';
 import type { Pipeline } from '../../codegen/ir.js';
 import { toFieldBytes } from '../../core/p4-values.js';
 import { EbpfDataplane } from '../../dataplane/ebpf-dataplane.js';
+import { clangBpfArgs } from '../../scripts/bpf-cc.mjs';
 import type { FieldMatchValue } from '../../dataplane/ebpf-entries.js';
 import { addonUnavailableReason } from '../../native/index.js';
 import { isRoot } from '../../netns/index.js';
@@ -31,7 +32,7 @@ export function ebpfSkipReason(): string | null {
 export function compileGenerated(name: string): { path: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'prism-ebpf-'));
   const path = join(dir, `${name}.bpf.o`);
-  execFileSync('clang', ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-c', join(REPO, 'p4', 'ebpf', `${name}.c`), '-o', path]);
+  execFileSync('clang', clangBpfArgs(join(REPO, 'p4', 'ebpf', `${name}.c`), path));
   return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfError } from '../../core/errors.js';
+import { clangBpfArgs } from '../../scripts/bpf-cc.mjs';
 import {
   BpfObject,
   MapUpdateFlags,
@@ -231,7 +232,7 @@ describe.skipIf(reason !== null)('native prism_bpf addon (libbpf)', () => {
       ['probe', PROBE_C],
     ] as const) {
       writeFileSync(join(dir, `${name}.c`), src);
-      sh(['clang', '-O2', '-g', '-target', 'bpf', '-c', join(dir, `${name}.c`), '-o', join(dir, `${name}.o`)]);
+      sh(['clang', ...clangBpfArgs(join(dir, `${name}.c`), join(dir, `${name}.o`), { werror: false })]);
     }
     progObj = join(dir, 'prog.o');
     badObj = join(dir, 'bad.o');
