@@ -5,6 +5,8 @@ export interface BenchContext {
   readonly root: string;
   /** Seconds per throughput measurement. */
   readonly seconds: number;
+  /** Object sizes for the hand-off benchmark (default: 4 KiB .. 64 MiB). */
+  readonly sizes?: readonly number[];
   progress(msg: string): void;
   line(msg: string): void;
 }

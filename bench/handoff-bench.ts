@@ -11,7 +11,7 @@
  * latency to the first response byte for small objects, with prism's own steps broken down.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../netns/index.js';
@@ -32,6 +32,28 @@ hosts:
 `);
 
 const SIZES = [4096, 65536, 1048576, 8388608, 67108864];
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11], fields[12]: utime, stime (fields 14 and 15 of proc(5), counted from the state)
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Pids of a process and its descendants (nginx's master and worker). */
+function withChildren(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(' ') : []) out.push(...withChildren(Number(k)));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
 type Mode = 'direct' | 'nginx' | 'prism' | 'prism-cached';
 const URLS: Record<Mode, string> = { direct: 'http://10.0.0.11:8080', nginx: 'http://10.0.0.2:80', prism: 'http://10.0.0.100:80', 'prism-cached': 'http://10.0.0.100:80' };
 
@@ -66,10 +88,12 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     const client = stack.hosts.get('client')!.host;
     const proxy = stack.hosts.get('proxy')!.host;
     const bin = join(ctx.root, 'bin', 'prism.js');
+    const servers: number[] = [];
     for (const b of ['b1', 'b2', 'b3']) {
       const h = stack.hosts.get(b)!.host;
       const p = h.spawn([process.execPath, bin, 'serve', '--listen', '0.0.0.0:8080', '--name', b]);
       await h.waitForTcpPort(8080, { timeoutMs: 10_000, process: p });
+      servers.push(p.pid!);
     }
     writeFileSync(
       join(dir, 'nginx.conf'),
@@ -96,28 +120,57 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     const engine = stack.handoff.engine!;
     const roundRobin = engine.activeId;
     const contentHash = (await engine.install({ builtin: 'content-hash', config: { key: 'path' } })).id;
-    const run = async (mode: Mode, size: number, connections: number, seconds: number): Promise<LoadSummary> => {
-      engine.activate(mode === 'prism-cached' ? contentHash : roundRobin);
-      return load(ctx, client, URLS[mode], size, connections, seconds);
+    // CPU per request of what serves it, per process group: the controller and the embedded
+    // switch (this process), the agents (each with its application), the plain object servers
+    // (direct, and nginx's upstreams), nginx. The client's load generator is not counted.
+    const agents = [...stack.agentProcesses.values()].map((p) => p.pid!);
+    const nginxPids = withChildren(ng.pid!);
+    const groups = { controllerAndSwitch: [] as number[], agents, servers, nginx: nginxPids };
+    type CpuGroup = keyof typeof groups;
+    const cpuNow = (): Record<CpuGroup, number> => {
+      const r = {} as Record<CpuGroup, number>;
+      for (const g of Object.keys(groups) as CpuGroup[]) {
+        r[g] = g === 'controllerAndSwitch' ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : groups[g].reduce((n, pid) => n + procCpuSeconds(pid), 0);
+      }
+      return r;
     };
+    const run = async (mode: Mode, size: number, connections: number, seconds: number): Promise<LoadSummary & { cpuMsPerRequest: Record<CpuGroup, number> }> => {
+      engine.activate(mode === 'prism-cached' ? contentHash : roundRobin);
+      const before = cpuNow();
+      const r = await load(ctx, client, URLS[mode], size, connections, seconds);
+      const after = cpuNow();
+      const cpuMsPerRequest = {} as Record<CpuGroup, number>;
+      for (const g of Object.keys(groups) as CpuGroup[]) cpuMsPerRequest[g] = r.requests > 0 ? ((after[g] - before[g]) * 1000) / r.requests : 0;
+      return { ...r, cpuMsPerRequest };
+    };
+    const sizes = ctx.sizes ?? SIZES;
 
     // Warm-up: every mode, every size once (fills the servers' hash caches).
-    for (const mode of Object.keys(URLS) as Mode[]) for (const size of SIZES) await run(mode, size, 1, 0.3);
+    for (const mode of Object.keys(URLS) as Mode[]) for (const size of sizes) await run(mode, size, 1, 0.3);
 
-    const throughput: { mode: Mode; size: number; connections: number; gbps: number; requestsPerSecond: number; errors: number }[] = [];
+    const throughput: { mode: Mode; size: number; connections: number; gbps: number; requestsPerSecond: number; errors: number; cpuMsPerRequest: Record<CpuGroup, number> }[] = [];
+    const cpuLine = (mode: Mode, c: Record<CpuGroup, number>): string => {
+      const f = (x: number): string => x.toFixed(3);
+      if (mode === 'direct') return `direct: server ${f(c.servers)}`;
+      if (mode === 'nginx') return `nginx: nginx ${f(c.nginx)} + servers ${f(c.servers)} = ${f(c.nginx + c.servers)}`;
+      return `${mode}: controller+switch ${f(c.controllerAndSwitch)} + agents ${f(c.agents)} = ${f(c.controllerAndSwitch + c.agents)}`;
+    };
     for (const connections of [1, 4]) {
-      for (const size of SIZES) {
+      for (const size of sizes) {
+        const cpu: string[] = [];
         const row: string[] = [];
         for (const mode of Object.keys(URLS) as Mode[]) {
           const r = await run(mode, size, connections, ctx.seconds);
           const gbps = (r.bytes * 8) / r.t / 1e9;
-          throughput.push({ mode, size, connections, gbps, requestsPerSecond: r.requests / r.t, errors: r.errors });
+          throughput.push({ mode, size, connections, gbps, requestsPerSecond: r.requests / r.t, errors: r.errors, cpuMsPerRequest: r.cpuMsPerRequest });
           row.push(`${mode} ${gbps.toFixed(2)}`);
+          cpu.push(cpuLine(mode, r.cpuMsPerRequest));
         }
         const by = (m: Mode) => throughput.find((x) => x.mode === m && x.size === size && x.connections === connections)!.gbps;
         ctx.line(
           `  ${String(connections)} conn, ${fmtSize(size).padStart(6)}: ${row.join('  ')} Gbit/s  prism/direct ${(by('prism') / by('direct')).toFixed(2)}  cached/direct ${(by('prism-cached') / by('direct')).toFixed(2)}  prism/nginx ${(by('prism') / by('nginx')).toFixed(2)}  cached/nginx ${(by('prism-cached') / by('nginx')).toFixed(2)}`,
         );
+        ctx.line(`      CPU ms per request — ${cpu.join('; ')}`);
       }
     }
 

@@ -23,16 +23,20 @@ export function registerBench(program: Command): void {
     .description('run the benchmarks (needs root), print the numbers and save JSON under bench/results/')
     .option('--only <names>', `comma-separated benchmarks to run (${Object.keys(BENCHES).join(', ')})`)
     .option('--seconds <n>', 'seconds per throughput measurement', '5')
-    .action(async (opts: { only?: string; seconds: string }) => {
+    .option('--sizes <bytes>', 'comma-separated object sizes for the hand-off benchmark (default 4096,65536,1048576,8388608,67108864)')
+    .action(async (opts: { only?: string; seconds: string; sizes?: string }) => {
       requireRoot('prism bench');
       const names = opts.only ? opts.only.split(',') : Object.keys(BENCHES);
       for (const n of names) if (!BENCHES[n]) throw new InvalidArgumentError(`unknown benchmark ${JSON.stringify(n)}; known: ${Object.keys(BENCHES).join(', ')}`);
       const seconds = Number(opts.seconds);
       if (!(seconds > 0)) throw new InvalidArgumentError('--seconds must be a positive number');
+      const sizes = opts.sizes?.split(',').map(Number);
+      if (sizes && !sizes.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new InvalidArgumentError('--sizes must be comma-separated byte counts');
       const root = repoRoot();
       const ctx: BenchContext = {
         root,
         seconds,
+        ...(sizes ? { sizes } : {}),
         progress: (m) => process.stdout.write(`[bench] ${m}\n`),
         line: (m) => process.stdout.write(`${m}\n`),
       };
