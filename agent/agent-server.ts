@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { logger } from '../core/log.js';
 import { loadGrpcDefinitions } from '../core/proto.js';
 import { fromConnectionState, toConnectionState } from '../native/repair.js';
-import type { ConnectionStateRecord, LoadReport, TransactionHost } from './transaction-host.js';
+import type { ConnectionStateRecord, LoadReport, ReleaseResult, TransactionHost } from './transaction-host.js';
 
 const log = logger('agent');
 type Obj = Record<string, any>;
@@ -40,15 +40,16 @@ export interface AgentServerOptions {
 export class AgentServer {
   readonly #server = new grpc.Server();
   readonly #opts: AgentServerOptions;
-  readonly #streams = new Set<grpc.ServerWritableStream<Obj, Obj>>();
+  /** Where events go: every Events stream and every Session stream. */
+  readonly #sinks = new Set<EventSink>();
   #address = '';
   #loadTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: AgentServerOptions) {
     this.#opts = opts;
     const svc = loadGrpcDefinitions().prism.control.v1.Agent.service;
-    this.#server.addService(svc, {
-      Prepare: this.#unary(async (req) => {
+    const calls: Record<SessionCall, (req: Obj) => Promise<Obj>> = {
+      prepare: async (req) => {
         try {
           await opts.host.prepare({
             id: BigInt(req.transaction_id),
@@ -58,6 +59,7 @@ export class AgentServer {
             bodyLength: BigInt(req.body_length ?? 0),
             deadlineMs: Number(req.deadline_unix_ms ?? 0),
             keepMs: Number(req.keep_ms ?? 0),
+            releaseOnDone: Boolean(req.release_on_done),
           });
           if (req.start) await opts.host.start(BigInt(req.transaction_id));
           return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
@@ -65,36 +67,86 @@ export class AgentServer {
           if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };
           throw err;
         }
-      }),
-      Continue: this.#unary(async (req) => {
+      },
+      continue: async (req) => {
         await opts.host.continue(BigInt(req.transaction_id), BigInt(req.next_transaction_id), Number(req.deadline_unix_ms ?? 0), Number(req.keep_ms ?? 0));
         return {};
-      }),
+      },
+      release: async (req) => releaseResponse(req.transaction_id, await opts.host.release(BigInt(req.transaction_id))),
+      abort: async (req) => ({ found: await opts.host.abort(BigInt(req.transaction_id), String(req.reason ?? '')) }),
+    };
+    this.#server.addService(svc, {
+      Prepare: this.#unary(calls.prepare),
+      Continue: this.#unary(calls.continue),
       Start: this.#unary(async (req) => {
         await opts.host.start(BigInt(req.transaction_id));
         return {};
       }),
-      Release: this.#unary(async (req) => {
-        const r = await opts.host.release(BigInt(req.transaction_id));
-        return { transaction_id: req.transaction_id, state: toConnectionState(r.state), unread: r.unread, unacked: r.unacked, bytes_sent: String(r.bytesSent) };
-      }),
-      Abort: this.#unary(async (req) => ({ found: await opts.host.abort(BigInt(req.transaction_id), String(req.reason ?? '')) })),
+      Release: this.#unary(calls.release),
+      Abort: this.#unary(calls.abort),
       Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),
       Events: (call: grpc.ServerWritableStream<Obj, Obj>) => {
         if (!this.#authorized(call.metadata)) {
           call.destroy(Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
           return;
         }
-        this.#streams.add(call);
+        const sink: EventSink = { write: (event) => call.write(event), end: () => call.end() };
+        this.#sinks.add(sink);
         call.write({ load: opts.host.load() });
-        const gone = (): void => void this.#streams.delete(call);
+        const gone = (): void => void this.#sinks.delete(sink);
+        call.on('cancelled', gone);
+        call.on('close', gone);
+        call.on('error', gone);
+      },
+      Session: (call: grpc.ServerDuplexStream<Obj, Obj>) => {
+        if (!this.#authorized(call.metadata)) {
+          call.destroy(Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
+          return;
+        }
+        let open = true;
+        const write = (m: Obj): void => {
+          if (open) call.write(m);
+        };
+        const sink: EventSink = { write: (event) => write({ call_id: '0', event }), end: () => call.end() };
+        this.#sinks.add(sink);
+        write({ call_id: '0', event: { load: opts.host.load() } });
+        const gone = (): void => {
+          open = false;
+          this.#sinks.delete(sink);
+        };
+        call.on('data', (m: Obj) => {
+          const kind = m.call as SessionCall | undefined;
+          const fn = kind ? calls[kind] : undefined;
+          if (!fn) return write({ call_id: m.call_id, error: { code: grpc.status.UNIMPLEMENTED, message: `unknown call ${String(kind)}` } });
+          fn(m[kind!] ?? {}).then(
+            (res) => write({ call_id: m.call_id, [kind!]: res }),
+            (err: unknown) => {
+              log.warn({ err, call: kind }, 'control call failed');
+              write({ call_id: m.call_id, error: { code: (err as { grpcCode?: number }).grpcCode ?? grpc.status.INTERNAL, message: (err as Error).message } });
+            },
+          );
+        });
+        call.on('end', () => {
+          gone();
+          call.end();
+        });
         call.on('cancelled', gone);
         call.on('close', gone);
         call.on('error', gone);
       },
     } as unknown as grpc.UntypedServiceImplementation);
     opts.host.onNextRequest((r) => this.#broadcast({ next_request: { transaction_id: String(r.id), head: r.head, idle: r.idle } }));
-    opts.host.onDone((id, bytesSent, bytesReceived) => this.#broadcast({ done: { transaction_id: String(id), bytes_sent: String(bytesSent), bytes_received: String(bytesReceived), load: opts.host.load() } }));
+    opts.host.onDone((id, bytesSent, bytesReceived, released) =>
+      this.#broadcast({
+        done: {
+          transaction_id: String(id),
+          bytes_sent: String(bytesSent),
+          bytes_received: String(bytesReceived),
+          load: opts.host.load(),
+          ...(released ? { released: releaseResponse(String(id), released) } : {}),
+        },
+      }),
+    );
     opts.host.onAborted((id, reason) => this.#broadcast({ aborted: { transaction_id: String(id), reason } }));
   }
 
@@ -117,13 +169,13 @@ export class AgentServer {
 
   async stop(): Promise<void> {
     if (this.#loadTimer) clearInterval(this.#loadTimer);
-    for (const s of this.#streams) s.end();
+    for (const s of this.#sinks) s.end();
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     this.#server.forceShutdown();
   }
 
   #broadcast(event: Obj): void {
-    for (const s of this.#streams) s.write(event);
+    for (const s of this.#sinks) s.write(event);
   }
 
   #authorized(md: grpc.Metadata): boolean {
@@ -148,6 +200,19 @@ export class AgentServer {
         });
     };
   }
+}
+
+/** The calls a Session stream carries (ControllerMessage.call). */
+type SessionCall = 'prepare' | 'continue' | 'release' | 'abort';
+
+interface EventSink {
+  write(event: Obj): void;
+  end(): void;
+}
+
+/** A ReleaseResponse: for the Release call and for Done.released. */
+function releaseResponse(transactionId: string, r: ReleaseResult): Obj {
+  return { transaction_id: transactionId, state: toConnectionState(r.state), unread: r.unread, unacked: r.unacked, bytes_sent: String(r.bytesSent) };
 }
 
 function fromProto(c: Obj | null | undefined): ConnectionStateRecord {

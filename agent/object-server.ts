@@ -51,6 +51,9 @@ export function createObjectServer(opts: ObjectServerOptions): Server {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n, 'x-backend': opts.name, 'x-content-sha256': sha });
       if (req.method === 'HEAD') return void res.end();
       const stream = new ByteStream(seed);
+      // A body that fits one chunk goes out with the head in one write (no small head segment
+      // for Nagle to hold behind a delayed ACK).
+      if (n <= CHUNK) return void res.end(stream.next(n));
       let left = n;
       const pump = (): void => {
         while (left > 0) {

@@ -29,6 +29,8 @@ export interface PrepareSpec {
   readonly deadlineMs: number;
   /** After Done, keep the socket this long waiting for the next request head (0 = wait for Release). */
   readonly keepMs?: number;
+  /** Release at Done (Done and Release in one: the Done listener gets the released connection). Ignored when kept. */
+  readonly releaseOnDone?: boolean;
 }
 
 /** A kept transaction's next request head (still queued in the socket), or idle (none in time). */
@@ -54,7 +56,8 @@ export interface TransactionHost {
   /** Serves the next request of kept transaction `id` on the same socket as transaction `nextId`. */
   continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void>;
   abort(id: bigint, reason: string): Promise<boolean>;
-  onDone(listener: (id: bigint, bytesSent: bigint, bytesReceived: bigint) => void): void;
+  /** `released`: the transaction was prepared with releaseOnDone and is released already. */
+  onDone(listener: (id: bigint, bytesSent: bigint, bytesReceived: bigint, released?: ReleaseResult) => void): void;
   onAborted(listener: (id: bigint, reason: string) => void): void;
   onNextRequest(listener: (report: NextRequestReport) => void): void;
   load(): LoadReport;

@@ -34,6 +34,8 @@ interface Tx {
   readonly keepMs: number;
   /** The watch for the next request head, while it runs. */
   watch?: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Release at Done (not kept): Done carries the released connection. */
+  readonly releaseOnDone: boolean;
 }
 
 /** Longest next-request head a kept transaction reports; a longer one goes back at Release (the controller answers 431). */
@@ -53,7 +55,7 @@ export interface ServerTransactionsOptions {
 export class ServerTransactions implements TransactionHost {
   readonly #opts: ServerTransactionsOptions;
   readonly #tx = new Map<bigint, Tx>();
-  readonly #doneListeners: ((id: bigint, sent: bigint, received: bigint) => void)[] = [];
+  readonly #doneListeners: ((id: bigint, sent: bigint, received: bigint, released?: ReleaseResult) => void)[] = [];
   readonly #abortListeners: ((id: bigint, reason: string) => void)[] = [];
   readonly #nextListeners: ((report: NextRequestReport) => void)[] = [];
   readonly #backendIp: Buffer;
@@ -74,7 +76,8 @@ export class ServerTransactions implements TransactionHost {
     } catch (err) {
       throw new RefusedError('REFUSE_REASON_REPAIR_FAILED', (err as Error).message);
     }
-    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n, keepMs: spec.keepMs ?? 0 };
+    const keepMs = spec.keepMs ?? 0;
+    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n, keepMs, releaseOnDone: spec.releaseOnDone === true && keepMs === 0 };
     this.#track(tx, spec.deadlineMs);
   }
 
@@ -107,7 +110,17 @@ export class ServerTransactions implements TransactionHost {
         tx.phase = 'done';
         tx.bytesSent = BigInt(r.bytesSent);
         this.#bytesWindow.push({ at: Date.now(), bytes: r.bytesSent });
-        for (const l of this.#doneListeners) l(id, BigInt(r.bytesSent), BigInt(r.bytesReceived));
+        let released: ReleaseResult | undefined;
+        if (tx.releaseOnDone) {
+          try {
+            released = this.#release(tx);
+          } catch (err) {
+            tx.phase = 'failed';
+            for (const l of this.#abortListeners) l(id, `release at Done failed: ${(err as Error).message}`);
+            return;
+          }
+        }
+        for (const l of this.#doneListeners) l(id, BigInt(r.bytesSent), BigInt(r.bytesReceived), released);
         // A server that asked to close does not get another request on this connection.
         if (tx.keepMs > 0) this.#watchNext(tx, r.closeRequested ? 0 : tx.keepMs);
       },
@@ -161,13 +174,16 @@ export class ServerTransactions implements TransactionHost {
     if (this.#tx.has(nextId)) throw new RefusedError('REFUSE_REASON_DUPLICATE_TRANSACTION', `transaction ${nextId} exists`);
     const kept = this.#get(id, 'kept');
     this.#forget(kept);
-    const tx: Tx = { id: nextId, phase: 'started', fd: kept.fd, socket: kept.socket!, bytesSent: 0n, keepMs };
+    const tx: Tx = { id: nextId, phase: 'started', fd: kept.fd, socket: kept.socket!, bytesSent: 0n, keepMs, releaseOnDone: false };
     this.#track(tx, deadlineMs);
     this.#serve(tx);
   }
 
   async release(id: bigint): Promise<ReleaseResult> {
-    const tx = this.#get(id, 'done', 'kept');
+    return this.#release(this.#get(id, 'done', 'kept'));
+  }
+
+  #release(tx: Tx): ReleaseResult {
     this.#forget(tx);
     const frozen = freezeSocket(tx.socket!);
     const { recvQueue: _q, ...state } = frozen.state;
@@ -190,7 +206,7 @@ export class ServerTransactions implements TransactionHost {
     return true;
   }
 
-  onDone(listener: (id: bigint, sent: bigint, received: bigint) => void): void {
+  onDone(listener: (id: bigint, sent: bigint, received: bigint, released?: ReleaseResult) => void): void {
     this.#doneListeners.push(listener);
   }
 

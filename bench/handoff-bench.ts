@@ -185,7 +185,7 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
       return pct(ts, 50);
     };
     const floor = {
-      agentRoundTripMs: await rtt(() => stack.handoff.backends()[0]!.agent.call('Health', {}, 2000)),
+      agentRoundTripMs: await rtt(() => stack.handoff.backends()[0]!.agent.health(2000)),
       switchReadRoundTripMs: await rtt(() => stack.controller.client.readAll({ table: 'vip' })),
     };
     ctx.line(`  gRPC floor, p50 of 300 idle calls: agent Health ${floor.agentRoundTripMs.toFixed(3)} ms, P4Runtime Read ${floor.switchReadRoundTripMs.toFixed(3)} ms`);

@@ -16,7 +16,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN } from '../core/header/et
 import { bytesToMac } from '../core/header/addr.js';
 import { ethernetHeader } from '../core/header/frame.js';
 import { ArpResponder } from './arp.js';
-import { P4RuntimeClient } from './p4rt/client.js';
+import { P4RuntimeClient, type LocalWrite } from './p4rt/client.js';
 import { HttpIntake, type HttpRequest, type HttpSession } from './http/intake.js';
 import { TcpEndpoint } from './tcp/endpoint.js';
 import { systemClock, type Clock } from './tcp/clock.js';
@@ -55,6 +55,20 @@ export interface ControllerOptions {
   readonly routes?: readonly RouteSpec[];
   readonly clock?: Clock;
   readonly tcp?: Partial<TcpConfig>;
+  /** Write channel to an embedded switch in this process (P4RuntimeClientOptions.localWrite). */
+  readonly localWrite?: LocalWrite;
+  /**
+   * The controller's own port on the switch, read and written directly (the embedded switch's CPU
+   * port veth with AF_PACKET; a CPU netdev on Tofino): client segments and the controller's
+   * replies skip the P4Runtime stream. Without it, PacketIn / PacketOut carry them.
+   */
+  readonly packetPort?: PacketPort;
+}
+
+/** Frames to and from the switch's CPU port, with the port they came in on / go out of. */
+export interface PacketPort {
+  sendPacketOut(egressPort: number, frame: Buffer): void;
+  onPacketIn(listener: (pi: { readonly ingressPort: number; readonly payload: Buffer }) => void): void;
 }
 
 /** Decides what happens to a request; returns false to let the controller answer 503. */
@@ -104,7 +118,7 @@ export class Controller extends EventEmitter {
 
   /** Connects to the switch, becomes primary, pushes the pipeline, installs VIP and route entries. */
   static async start(opts: ControllerOptions): Promise<Controller> {
-    const client = await P4RuntimeClient.connect(opts.switchAddress, { deviceId: opts.deviceId, electionId: opts.electionId });
+    const client = await P4RuntimeClient.connect(opts.switchAddress, { deviceId: opts.deviceId, electionId: opts.electionId, ...(opts.localWrite ? { localWrite: opts.localWrite } : {}) });
     if (!client.isPrimary) {
       await client.close();
       throw new Error(`another controller is primary on ${opts.switchAddress} (our election id ${opts.electionId})`);
@@ -122,7 +136,9 @@ export class Controller extends EventEmitter {
           };
         }),
       ]);
-      void c.#packetLoop();
+      const port = opts.packetPort;
+      if (port) port.onPacketIn((pi) => c.#onPacket(pi.ingressPort, pi.payload));
+      else void c.#packetLoop();
       log.info({ vips: opts.vips.map((v) => `${v.ip}:${v.port}`), switch: opts.switchAddress }, 'controller ready');
       return c;
     } catch (err) {
@@ -141,16 +157,21 @@ export class Controller extends EventEmitter {
     try {
       for await (const pi of this.client.packetIns()) {
         if (this.#stopped) break;
-        this.stats.packetIns++;
-        try {
-          this.#packetIn(Number(pi.metadata.ingress_port ?? -1), pi.payload);
-        } catch (err) {
-          this.stats.malformed++;
-          log.warn({ err }, 'packet-in handling failed');
-        }
+        this.#onPacket(Number(pi.metadata.ingress_port ?? -1), pi.payload);
       }
     } catch (err) {
       if (!this.#stopped) log.error({ err }, 'packet-in stream ended');
+    }
+  }
+
+  #onPacket(port: number, frame: Buffer): void {
+    if (this.#stopped) return;
+    this.stats.packetIns++;
+    try {
+      this.#packetIn(port, frame);
+    } catch (err) {
+      this.stats.malformed++;
+      log.warn({ err }, 'packet-in handling failed');
     }
   }
 
@@ -212,6 +233,7 @@ export class Controller extends EventEmitter {
   #packetOut(frame: Buffer, port: number): void {
     if (this.#stopped) return;
     this.stats.packetOuts++;
-    this.client.packetOut(frame, { egress_port: port });
+    if (this.options.packetPort) this.options.packetPort.sendPacketOut(port, frame);
+    else this.client.packetOut(frame, { egress_port: port });
   }
 }

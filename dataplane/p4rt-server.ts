@@ -57,6 +57,12 @@ export interface EmbeddedSwitchOptions {
   readonly netns?: string;
   /** PacketIn/PacketOut transport; without it the CPU port is not attached. */
   readonly packetIo?: PacketIo;
+  /**
+   * Who reads the CPU port: 'p4runtime' (default) relays its frames to the primary as PacketIn
+   * and takes PacketOut from it; 'local' leaves the port to a controller on this host that reads
+   * and writes it directly (ControllerOptions.packetPort), so PacketOut is refused.
+   */
+  readonly cpuPortOwner?: 'p4runtime' | 'local';
 }
 
 interface StreamClient {
@@ -103,7 +109,7 @@ export class EmbeddedSwitch {
       StreamChannel: (call: grpc.ServerDuplexStream<Obj, Obj>) => this.#stream(call),
       Capabilities: this.#unary(() => ({ p4runtime_api_version: P4RUNTIME_API_VERSION })),
     } as unknown as grpc.UntypedServiceImplementation);
-    options.packetIo?.onPacketIn((pi) => this.#packetIn(pi.ingressPort, pi.payload));
+    if (options.cpuPortOwner !== 'local') options.packetIo?.onPacketIn((pi) => this.#packetIn(pi.ingressPort, pi.payload));
   }
 
   static async start(options: EmbeddedSwitchOptions): Promise<EmbeddedSwitch> {
@@ -119,6 +125,21 @@ export class EmbeddedSwitch {
   get address(): string {
     return this.#address;
   }
+
+  /**
+   * The Write RPC for a controller in this same process (P4RuntimeClient's `localWrite`): the
+   * serialized WriteRequest is decoded as the gRPC server would and goes through the same
+   * handler, checks (device, primary, pipeline) and per-update error details; only HTTP/2 is
+   * skipped. Rejects with the gRPC ServiceError the RPC would return.
+   */
+  localWrite = async (request: Buffer): Promise<void> => {
+    try {
+      this.#write(this.#deserializeWrite(request) as Obj);
+    } catch (err) {
+      throw toServiceError(err);
+    }
+  };
+  readonly #deserializeWrite = loadGrpcDefinitions().p4.v1.P4Runtime.service.Write.requestDeserialize as (b: Buffer) => unknown;
 
   get dataplane(): EbpfDataplane | undefined {
     return this.#dataplane;
@@ -532,6 +553,7 @@ export class EmbeddedSwitch {
     if (this.#primary.get(client.role) !== client) fail(Code.PERMISSION_DENIED, 'only the primary may send packets');
     const { p } = this.#requirePipeline();
     const io = this.options.packetIo ?? fail(Code.FAILED_PRECONDITION, 'this switch has no CPU port');
+    if (this.options.cpuPortOwner === 'local') fail(Code.FAILED_PRECONDITION, 'the CPU port belongs to a controller on the switch host (cpuPortOwner: local)');
     const md = ((pkt.metadata ?? []) as Obj[]).find((m) => m.metadata_id === p.packetOutPortId);
     if (!md) return fail(Code.INVALID_ARGUMENT, 'packet_out needs its egress port metadata');
     const port = Number(BigInt(`0x${Buffer.from(md.value).toString('hex') || '0'}`));

@@ -102,6 +102,9 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
       netns: swHost.netns,
       ports: t.hosts.map((h) => ({ port: h.port, ifname: `p${h.port}` })),
       packetIo: cpu,
+      // The controller runs in this process: it owns the CPU port (no PacketIn/PacketOut stream)
+      // and writes rules through the switch's in-process Write channel.
+      cpuPortOwner: 'local',
     });
     say(`switch: embedded eBPF target, P4Runtime on ${sw.address}`);
     const routes: RouteSpec[] = [...hosts.values()].map((h) => ({ prefix: `${h.spec.ip}/32`, port: h.spec.port, srcMac: h.switchMac, dstMac: h.mac }));
@@ -113,6 +116,8 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
       deviceConfig: readFileSync(objectPath),
       vips: t.vips,
       routes,
+      localWrite: sw.localWrite,
+      packetPort: cpu,
     });
     say(`controller: primary, pipeline pushed, VIP ${t.vips.map((v) => `${v.ip}:${v.port}`).join(', ')}`);
 

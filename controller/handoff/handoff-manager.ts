@@ -115,6 +115,8 @@ interface DoneReport {
   readonly sent: bigint;
   /** Request bytes it read (head and body). */
   readonly received: bigint;
+  /** Prepared with release_on_done: the ReleaseResponse the agent sent with Done. */
+  readonly released: Obj | undefined;
 }
 
 interface NextReport {
@@ -250,7 +252,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     if (this.#backends.some((b) => b.spec.name === spec.name)) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `backend ${spec.name} exists`);
     const agent = new AgentClient(spec.name, spec.agentAddress, spec.token);
     const b: Backend = { spec, agent, active: 0, served: 0, draining: false, weight, load: { activeTransactions: 0, recentThroughputBps: 0, queueLength: 0 } };
-    agent.on('done', (id: bigint, sent: bigint, received: bigint) => this.#tx.get(id)?.resolveDone({ sent, received }));
+    agent.on('done', (id: bigint, sent: bigint, received: bigint, released: Obj | undefined) => this.#tx.get(id)?.resolveDone({ sent, received, released }));
     agent.on('next', (id: bigint, head: Buffer, idle: boolean) => this.#tx.get(id)?.resolveNext({ head, idle }));
     agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.failed(`agent aborted: ${reason}`));
     agent.on('load', (l: AgentLoad) => (b.load = { activeTransactions: l.activeTransactions, recentThroughputBps: l.recentThroughputBps, queueLength: l.queueLength }));
@@ -546,6 +548,9 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
               deadline_unix_ms: String(Date.now() + t.transactionMs),
               start: true,
               keep_ms: tx.keepMs,
+              // A read with the client's window closed is released the moment Done comes:
+              // the agent does it then and sends the state with Done (no Release round trip).
+              release_on_done: zeroWindow,
             },
             t.prepareMs + t.startMs,
           ),
@@ -575,7 +580,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       // and drops it while the connection is frozen; the client retransmits).
       tx.record.state = 'release';
       if (!zeroWindow) await timed('deleteRules', this.#writeRules(tx, 'DELETE', false, ['handoff_in']));
-      const rel = await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs));
+      const rel = bytes.released ?? (await timed('release', agent.call<Obj>('Release', { transaction_id: String(tx.id) }, t.releaseMs)));
       // 5. Delete the (remaining) rules: client segments reach the controller again.
       const t0 = performance.now();
       await this.#writeRules(tx, 'DELETE', false, [...tx.rules]);

@@ -108,7 +108,17 @@ export interface P4RuntimeClientOptions {
   /** PacketIns kept per packetIns() consumer before the oldest is dropped (default 4096). */
   readonly packetInQueue?: number;
   readonly clock?: Clock;
+  /**
+   * An in-process Write channel to a switch in this same process (the embedded switch's
+   * `localWrite`): the serialized WriteRequest goes to the switch's own Write handler without
+   * HTTP/2, and a failure comes back as the same gRPC status (with its per-update details) the
+   * RPC would carry. Arbitration, pipeline, reads and packets still use the gRPC channel.
+   */
+  readonly localWrite?: LocalWrite;
 }
+
+/** Applies one serialized p4.v1.WriteRequest; rejects with a gRPC ServiceError as the RPC would. */
+export type LocalWrite = (request: Buffer) => Promise<void>;
 
 export interface EntryUpdate {
   readonly type: UpdateType;
@@ -244,6 +254,7 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
   private readonly rpcTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly stub: P4RuntimeStub;
+  private readonly serializeWrite: (request: object) => Buffer;
   private index: P4InfoIndex | null;
   private readonly desired = new DesiredState();
   private readonly gate = new WriteGate();
@@ -288,6 +299,7 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.index = options.p4info ? toIndex(options.p4info) : null;
     const { P4Runtime } = loadGrpcDefinitions().p4.v1;
+    this.serializeWrite = P4Runtime.service.Write.requestSerialize as (request: object) => Buffer;
     // The channel's own reconnect backoff (grpc-js: 1 s initial, 120 s max) would hide a restarted
     // switch from our retry loop for that long: align it with ours unless the caller says otherwise.
     const backoff = options.reconnect === false ? {} : (options.reconnect ?? {});
@@ -505,9 +517,13 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
       ...(this.role ? { role: this.role } : {}),
     };
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.stub.Write(request, this.callOptions(), (err) => (err ? reject(err) : resolve()));
-      });
+      const local = this.options.localWrite;
+      if (local) await local(this.serializeWrite(request));
+      else {
+        await new Promise<void>((resolve, reject) => {
+          this.stub.Write(request, this.callOptions(), (err) => (err ? reject(err) : resolve()));
+        });
+      }
       return allSucceeded(encoded);
     } catch (err) {
       const results = writeResultsFromStatus(statusDetailsOf(err), encoded);

@@ -7,9 +7,12 @@ import type { AbortResponse as _prism_control_v1_AbortResponse, AbortResponse__O
 import type { Aborted as _prism_control_v1_Aborted, Aborted__Output as _prism_control_v1_Aborted__Output } from './prism/control/v1/Aborted.js';
 import type { AgentClient as _prism_control_v1_AgentClient, AgentDefinition as _prism_control_v1_AgentDefinition } from './prism/control/v1/Agent.js';
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from './prism/control/v1/AgentEvent.js';
+import type { AgentMessage as _prism_control_v1_AgentMessage, AgentMessage__Output as _prism_control_v1_AgentMessage__Output } from './prism/control/v1/AgentMessage.js';
+import type { CallError as _prism_control_v1_CallError, CallError__Output as _prism_control_v1_CallError__Output } from './prism/control/v1/CallError.js';
 import type { ConnectionState as _prism_control_v1_ConnectionState, ConnectionState__Output as _prism_control_v1_ConnectionState__Output } from './prism/control/v1/ConnectionState.js';
 import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from './prism/control/v1/ContinueRequest.js';
 import type { ContinueResponse as _prism_control_v1_ContinueResponse, ContinueResponse__Output as _prism_control_v1_ContinueResponse__Output } from './prism/control/v1/ContinueResponse.js';
+import type { ControllerMessage as _prism_control_v1_ControllerMessage, ControllerMessage__Output as _prism_control_v1_ControllerMessage__Output } from './prism/control/v1/ControllerMessage.js';
 import type { Done as _prism_control_v1_Done, Done__Output as _prism_control_v1_Done__Output } from './prism/control/v1/Done.js';
 import type { EventsRequest as _prism_control_v1_EventsRequest, EventsRequest__Output as _prism_control_v1_EventsRequest__Output } from './prism/control/v1/EventsRequest.js';
 import type { HealthRequest as _prism_control_v1_HealthRequest, HealthRequest__Output as _prism_control_v1_HealthRequest__Output } from './prism/control/v1/HealthRequest.js';
@@ -36,9 +39,12 @@ export interface ProtoGrpcType {
         Aborted: MessageTypeDefinition<_prism_control_v1_Aborted, _prism_control_v1_Aborted__Output>
         Agent: SubtypeConstructor<typeof grpc.Client, _prism_control_v1_AgentClient> & { service: _prism_control_v1_AgentDefinition }
         AgentEvent: MessageTypeDefinition<_prism_control_v1_AgentEvent, _prism_control_v1_AgentEvent__Output>
+        AgentMessage: MessageTypeDefinition<_prism_control_v1_AgentMessage, _prism_control_v1_AgentMessage__Output>
+        CallError: MessageTypeDefinition<_prism_control_v1_CallError, _prism_control_v1_CallError__Output>
         ConnectionState: MessageTypeDefinition<_prism_control_v1_ConnectionState, _prism_control_v1_ConnectionState__Output>
         ContinueRequest: MessageTypeDefinition<_prism_control_v1_ContinueRequest, _prism_control_v1_ContinueRequest__Output>
         ContinueResponse: MessageTypeDefinition<_prism_control_v1_ContinueResponse, _prism_control_v1_ContinueResponse__Output>
+        ControllerMessage: MessageTypeDefinition<_prism_control_v1_ControllerMessage, _prism_control_v1_ControllerMessage__Output>
         Done: MessageTypeDefinition<_prism_control_v1_Done, _prism_control_v1_Done__Output>
         EventsRequest: MessageTypeDefinition<_prism_control_v1_EventsRequest, _prism_control_v1_EventsRequest__Output>
         HealthRequest: MessageTypeDefinition<_prism_control_v1_HealthRequest, _prism_control_v1_HealthRequest__Output>

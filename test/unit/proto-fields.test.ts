@@ -489,7 +489,20 @@ const PRISM_CONTROL_V1: FieldTable = {
     deadline_unix_ms: [6, 'uint64'],
     start: [7, 'bool'],
     keep_ms: [8, 'uint32'],
+    release_on_done: [9, 'bool'],
   },
+  Done: { transaction_id: [1, 'uint64'], bytes_sent: [2, 'uint64'], bytes_received: [3, 'uint64'], load: [4, 'LoadReport'], released: [5, 'ReleaseResponse'] },
+  ControllerMessage: { call_id: [1, 'uint64'], prepare: [2, 'PrepareRequest'], continue: [3, 'ContinueRequest'], release: [4, 'ReleaseRequest'], abort: [5, 'AbortRequest'] },
+  AgentMessage: {
+    call_id: [1, 'uint64'],
+    prepare: [2, 'PrepareResponse'],
+    continue: [3, 'ContinueResponse'],
+    release: [4, 'ReleaseResponse'],
+    abort: [5, 'AbortResponse'],
+    error: [6, 'CallError'],
+    event: [7, 'AgentEvent'],
+  },
+  CallError: { code: [1, 'uint32'], message: [2, 'string'] },
   ContinueRequest: { transaction_id: [1, 'uint64'], next_transaction_id: [2, 'uint64'], deadline_unix_ms: [3, 'uint64'], keep_ms: [4, 'uint32'] },
   NextRequest: { transaction_id: [1, 'uint64'], head: [2, 'bytes'], idle: [3, 'bool'] },
   PrepareResponse: { transaction_id: [1, 'uint64'], ready: [2, 'PrepareResponse.Ready'], refused: [3, 'PrepareResponse.Refused'] },
@@ -624,6 +637,7 @@ describe('services', () => {
       ['Abort', `${p}AbortRequest`, false, `${p}AbortResponse`, false],
       ['Events', `${p}EventsRequest`, false, `${p}AgentEvent`, true],
       ['Health', `${p}HealthRequest`, false, `${p}HealthResponse`, false],
+      ['Session', `${p}ControllerMessage`, true, `${p}AgentMessage`, true],
     ]);
   });
 

@@ -6,8 +6,10 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AbortRequest as _prism_control_v1_AbortRequest, AbortRequest__Output as _prism_control_v1_AbortRequest__Output } from '../../../prism/control/v1/AbortRequest.js';
 import type { AbortResponse as _prism_control_v1_AbortResponse, AbortResponse__Output as _prism_control_v1_AbortResponse__Output } from '../../../prism/control/v1/AbortResponse.js';
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from '../../../prism/control/v1/AgentEvent.js';
+import type { AgentMessage as _prism_control_v1_AgentMessage, AgentMessage__Output as _prism_control_v1_AgentMessage__Output } from '../../../prism/control/v1/AgentMessage.js';
 import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from '../../../prism/control/v1/ContinueRequest.js';
 import type { ContinueResponse as _prism_control_v1_ContinueResponse, ContinueResponse__Output as _prism_control_v1_ContinueResponse__Output } from '../../../prism/control/v1/ContinueResponse.js';
+import type { ControllerMessage as _prism_control_v1_ControllerMessage, ControllerMessage__Output as _prism_control_v1_ControllerMessage__Output } from '../../../prism/control/v1/ControllerMessage.js';
 import type { EventsRequest as _prism_control_v1_EventsRequest, EventsRequest__Output as _prism_control_v1_EventsRequest__Output } from '../../../prism/control/v1/EventsRequest.js';
 import type { HealthRequest as _prism_control_v1_HealthRequest, HealthRequest__Output as _prism_control_v1_HealthRequest__Output } from '../../../prism/control/v1/HealthRequest.js';
 import type { HealthResponse as _prism_control_v1_HealthResponse, HealthResponse__Output as _prism_control_v1_HealthResponse__Output } from '../../../prism/control/v1/HealthResponse.js';
@@ -69,6 +71,11 @@ export interface AgentClient extends grpc.Client {
   release(argument: _prism_control_v1_ReleaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
   release(argument: _prism_control_v1_ReleaseRequest, callback: grpc.requestCallback<_prism_control_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
   
+  Session(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_prism_control_v1_ControllerMessage, _prism_control_v1_AgentMessage__Output>;
+  Session(options?: grpc.CallOptions): grpc.ClientDuplexStream<_prism_control_v1_ControllerMessage, _prism_control_v1_AgentMessage__Output>;
+  session(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_prism_control_v1_ControllerMessage, _prism_control_v1_AgentMessage__Output>;
+  session(options?: grpc.CallOptions): grpc.ClientDuplexStream<_prism_control_v1_ControllerMessage, _prism_control_v1_AgentMessage__Output>;
+  
   Start(argument: _prism_control_v1_StartRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_StartResponse__Output>): grpc.ClientUnaryCall;
   Start(argument: _prism_control_v1_StartRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_prism_control_v1_StartResponse__Output>): grpc.ClientUnaryCall;
   Start(argument: _prism_control_v1_StartRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_prism_control_v1_StartResponse__Output>): grpc.ClientUnaryCall;
@@ -93,6 +100,8 @@ export interface AgentHandlers extends grpc.UntypedServiceImplementation {
   
   Release: grpc.handleUnaryCall<_prism_control_v1_ReleaseRequest__Output, _prism_control_v1_ReleaseResponse>;
   
+  Session: grpc.handleBidiStreamingCall<_prism_control_v1_ControllerMessage__Output, _prism_control_v1_AgentMessage>;
+  
   Start: grpc.handleUnaryCall<_prism_control_v1_StartRequest__Output, _prism_control_v1_StartResponse>;
   
 }
@@ -104,5 +113,6 @@ export interface AgentDefinition extends grpc.ServiceDefinition {
   Health: MethodDefinition<_prism_control_v1_HealthRequest, _prism_control_v1_HealthResponse, _prism_control_v1_HealthRequest__Output, _prism_control_v1_HealthResponse__Output>
   Prepare: MethodDefinition<_prism_control_v1_PrepareRequest, _prism_control_v1_PrepareResponse, _prism_control_v1_PrepareRequest__Output, _prism_control_v1_PrepareResponse__Output>
   Release: MethodDefinition<_prism_control_v1_ReleaseRequest, _prism_control_v1_ReleaseResponse, _prism_control_v1_ReleaseRequest__Output, _prism_control_v1_ReleaseResponse__Output>
+  Session: MethodDefinition<_prism_control_v1_ControllerMessage, _prism_control_v1_AgentMessage, _prism_control_v1_ControllerMessage__Output, _prism_control_v1_AgentMessage__Output>
   Start: MethodDefinition<_prism_control_v1_StartRequest, _prism_control_v1_StartResponse, _prism_control_v1_StartRequest__Output, _prism_control_v1_StartResponse__Output>
 }

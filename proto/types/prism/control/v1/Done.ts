@@ -2,6 +2,7 @@
 // Original file: proto/prism/control/v1/control.proto
 
 import type { LoadReport as _prism_control_v1_LoadReport, LoadReport__Output as _prism_control_v1_LoadReport__Output } from '../../../prism/control/v1/LoadReport.js';
+import type { ReleaseResponse as _prism_control_v1_ReleaseResponse, ReleaseResponse__Output as _prism_control_v1_ReleaseResponse__Output } from '../../../prism/control/v1/ReleaseResponse.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Done {
@@ -9,6 +10,7 @@ export interface Done {
   'bytes_sent'?: (number | string | Long);
   'bytes_received'?: (number | string | Long);
   'load'?: (_prism_control_v1_LoadReport | null);
+  'released'?: (_prism_control_v1_ReleaseResponse | null);
 }
 
 export interface Done__Output {
@@ -16,4 +18,5 @@ export interface Done__Output {
   'bytes_sent': (string);
   'bytes_received': (string);
   'load': (_prism_control_v1_LoadReport__Output | null);
+  'released': (_prism_control_v1_ReleaseResponse__Output | null);
 }

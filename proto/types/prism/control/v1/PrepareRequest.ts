@@ -13,6 +13,7 @@ export interface PrepareRequest {
   'deadline_unix_ms'?: (number | string | Long);
   'start'?: (boolean);
   'keep_ms'?: (number);
+  'release_on_done'?: (boolean);
 }
 
 export interface PrepareRequest__Output {
@@ -24,4 +25,5 @@ export interface PrepareRequest__Output {
   'deadline_unix_ms': (string);
   'start': (boolean);
   'keep_ms': (number);
+  'release_on_done': (boolean);
 }
