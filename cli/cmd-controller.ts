@@ -50,9 +50,7 @@ export function registerController(program: Command): void {
       const handoff = new HandoffManager(
         controller,
         cfg.backends.map((b) => ({ name: b.name, ip: b.ip, mac: b.mac, port: b.port, agentAddress: b.agent, token: agentToken })),
-        {},
-        policies,
-        cfg.speculation,
+        { engine: policies, speculation: cfg.speculation },
       );
       const { token, created } = cfg.admin.tokenFile ? await loadOrCreateToken(cfg.admin.tokenFile) : { token: undefined, created: false };
       const admin = await createAdminApi({ target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }), ...(token ? { token } : {}) });

@@ -12,7 +12,7 @@
  */
 import type { BackendLoad } from '../policy/alrm.js';
 import type { PolicyEngine } from '../policy/engine.js';
-import type { HandoffEvent, Outcome, StepTimes } from '../handoff/events.js';
+import type { HandoffEvent, Outcome, StepTimes, TransactionStep } from '../handoff/events.js';
 
 export type { HandoffEvent, Outcome, StepTimes };
 
@@ -47,8 +47,8 @@ export interface NewBackend {
   readonly weight?: number;
 }
 
-/** Hand-off states of a transaction (controller/handoff/handoff-manager.ts), then its end. */
-export type TransactionState = 'prepare' | 'rules' | 'start' | 'transfer' | 'kept' | 'deleteRules' | 'release' | 'done' | 'failed';
+/** Hand-off steps of a transaction (controller/handoff/transaction.ts), then its end. */
+export type TransactionState = TransactionStep;
 
 export interface TransactionInfo {
   readonly id: string;

@@ -64,8 +64,13 @@ export interface PolicyView {
   readonly nowMs: number;
 }
 
-/** What redirect() returns: a backend name, or a refusal the controller answers itself. */
-export type Decision = string | { readonly reject: number; readonly reason: string };
+/**
+ * What redirect() returns: a backend name, or a refusal the controller answers itself. The object
+ * form `{ backend, sticky: true }` also says that the connection's next requests will most likely
+ * go to the same backend: the controller then keeps the transaction's socket and rules for the
+ * next request at once (speculative rule caching) instead of waiting for two repeats.
+ */
+export type Decision = string | { readonly backend: string; readonly sticky?: boolean } | { readonly reject: number; readonly reason: string };
 
 /** A finished transaction (retire upcall): the policy may recycle state it kept for it. */
 export interface PolicyTransaction {
@@ -123,7 +128,12 @@ export type PolicyFactory = () => Policy;
 export const ALRM_FUNCTIONS = ['init', 'uninit', 'addConn', 'rmConn', 'redirect', 'retire'] as const;
 
 export function isReject(d: Decision): d is { readonly reject: number; readonly reason: string } {
-  return typeof d === 'object' && d !== null;
+  return typeof d === 'object' && d !== null && 'reject' in d;
+}
+
+/** The object form of a backend decision ({ backend, sticky }). */
+export function isBackend(d: Decision): d is { readonly backend: string; readonly sticky?: boolean } {
+  return typeof d === 'object' && d !== null && typeof (d as { backend?: unknown }).backend === 'string';
 }
 
 /** Backends a new transaction may start on: up, not draining, weight > 0. */

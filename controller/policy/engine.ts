@@ -30,6 +30,7 @@ import { logger } from '../../core/log.js';
 import {
   ALRM_FUNCTIONS,
   eligible,
+  isBackend,
   isReject,
   type BucketMap,
   type BucketMove,
@@ -76,7 +77,7 @@ export type InstallSpec =
 export type DecisionSource = 'policy' | 'forced' | 'default';
 
 export type EngineDecision =
-  | { readonly backend: string; readonly policy: string; readonly source: DecisionSource; readonly fault?: FaultKind }
+  | { readonly backend: string; readonly policy: string; readonly source: DecisionSource; readonly fault?: FaultKind; readonly sticky?: boolean }
   | { readonly reject: number; readonly reason: string; readonly policy: string; readonly source: DecisionSource; readonly fault?: FaultKind };
 
 export interface PolicyCallStats {
@@ -292,11 +293,13 @@ export class PolicyEngine extends EventEmitter {
       const r = this.#call(p, 'redirect', () => p.policy.redirect(req, c, v));
       if (r.ok) {
         const d = r.value;
-        if (typeof d === 'string' && ok.has(d)) {
+        const named = typeof d === 'string' ? d : isBackend(d) ? d.backend : null;
+        if (named !== null && ok.has(named)) {
           p.stats.decisions++;
           p.stats.consecutiveFaults = 0;
           this.#maybeCheckState(p);
-          return this.#count({ backend: d, policy: p.id, source: 'policy' });
+          const sticky = typeof d === 'object' && isBackend(d) && d.sticky === true;
+          return this.#count({ backend: named, policy: p.id, source: 'policy', ...(sticky ? { sticky } : {}) });
         }
         if (isReject(d) && Number.isInteger(d.reject) && d.reject >= 400 && d.reject <= 599 && typeof d.reason === 'string') {
           p.stats.decisions++;
@@ -313,7 +316,9 @@ export class PolicyEngine extends EventEmitter {
     // The default policy: our own code, measured like any other.
     const d = this.#fallback.redirect(req, c, v);
     const base = { policy: p.id, source: 'default' as const, ...(fault ? { fault } : {}) };
-    return this.#count(typeof d === 'string' ? { backend: d, ...base } : { reject: d.reject, reason: d.reason, ...base });
+    if (typeof d === 'string') return this.#count({ backend: d, ...base });
+    if (isBackend(d)) return this.#count({ backend: d.backend, ...base });
+    return this.#count({ reject: d.reject, reason: d.reason, ...base });
   }
 
   /** The transaction decided by `policyId` has ended: the policy may recycle what it kept for it. */

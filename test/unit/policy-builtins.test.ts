@@ -15,7 +15,7 @@ const counts = (p: Policy, v: PolicyView, n: number, r = req('/')): Record<strin
   const c: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const d = p.redirect(r, conn, v);
-    const k = typeof d === 'string' ? d : `reject:${d.reject}`;
+    const k = typeof d === 'string' ? d : 'backend' in d ? d.backend : `reject:${d.reject}`;
     c[k] = (c[k] ?? 0) + 1;
   }
   return c;
@@ -102,7 +102,10 @@ describe('content-aware consistent hashing', () => {
     const p = make(contentHash, { key: 'header', header: 'X-Tenant', buckets: 64 });
     expect(p.buckets!()).toMatchObject({ key: 'header:x-tenant', count: 64 });
     const d1 = p.redirect(req('/one', 'GET', { 'x-tenant': 'acme' }), conn, v);
-    expect(p.redirect(req('/two', 'POST', { 'x-tenant': 'acme' }), conn, v)).toBe(d1);
+    // A header key marks the connection sticky (its transactions are kept for the next request).
+    expect(d1).toMatchObject({ sticky: true });
+    expect(p.redirect(req('/two', 'POST', { 'x-tenant': 'acme' }), conn, v)).toEqual(d1);
+    expect(typeof p.redirect(req('/two'), conn, v)).toBe('object');
     expect(() => make(contentHash, { key: 'header' })).toThrow(/header/);
   });
 

@@ -65,12 +65,16 @@ export function contentHash(): Policy {
       const bucket = bucketOf(keyOf(req));
       const ok = eligible(view);
       const owner = map[bucket] ?? null;
-      if (owner !== null && ok.some((b) => b.name === owner)) return owner;
+      // A header key (a session cookie, a tenant id) is the same on every request of a connection:
+      // the connection is sticky, and its transactions are kept for the next request at once.
+      const sticky = keyKind === 'header';
+      const pick = (backend: string) => (sticky ? { backend, sticky } : backend);
+      if (owner !== null && ok.some((b) => b.name === owner)) return pick(owner);
       const choice = rendezvous(bucket, ok.map((b) => b.name));
       if (choice === null) return { reject: 503, reason: 'no backend is available' };
       // Assign for good only when the owner is unknown or gone from the view.
       if (owner === null || !view.backends.some((b) => b.name === owner)) map[bucket] = choice;
-      return choice;
+      return pick(choice);
     },
     retire() {},
     state() {
