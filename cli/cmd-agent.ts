@@ -4,6 +4,7 @@
  * server.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AgentServer } from '../agent/agent-server.js';
 import { createObjectServer } from '../agent/object-server.js';
@@ -20,23 +21,27 @@ export function registerAgent(program: Command): void {
     .option('--listen <addr>', 'control protocol address: host:port or unix:/path', '0.0.0.0:9600')
     .option('--token-file <path>', 'file holding the shared token (default: $PRISM_AGENT_TOKEN)')
     .option('--vip <ip:port...>', 'VIPs this backend serves (informational)')
+    .option('--store-dir <dir>', 'directory of the /objects store, shared by every backend of the deployment (created, mode 0700, when missing; default: a private temporary directory)')
     .option('--max-active <n>', 'transactions at once; Prepare beyond it is refused as OVERLOADED (the controller retries elsewhere)', '1024')
     .addHelpText(
       'after',
       '\nThe controller must present the same token (at least 16 characters) as a bearer token;\n' +
-        'calls without it are refused with UNAUTHENTICATED. Give it in PRISM_AGENT_TOKEN or --token-file.',
+        'calls without it are refused with UNAUTHENTICATED. Give it in PRISM_AGENT_TOKEN or --token-file.\n' +
+        'Give every backend of a deployment the same --store-dir (on several machines: a shared filesystem\n' +
+        'such as NFS), so that an object PUT through the VIP can be read through it (docs/object-server.md).',
     )
-    .action(async (opts: { name: string; backendIp: string; listen: string; tokenFile?: string; maxActive: string }) => {
+    .action(async (opts: { name: string; backendIp: string; listen: string; tokenFile?: string; storeDir?: string; maxActive: string }) => {
       requireRoot('prism agent (TCP_REPAIR needs CAP_NET_ADMIN)');
       const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : (process.env.PRISM_AGENT_TOKEN ?? '');
       if (token.length < 16) throw new InvalidArgumentError('set a token of at least 16 characters in PRISM_AGENT_TOKEN or --token-file');
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(opts.backendIp)) throw new InvalidArgumentError(`--backend-ip must be an IPv4 address, got ${opts.backendIp}`);
-      const app = createObjectServer({ name: opts.name });
+      const storeDir = opts.storeDir === undefined ? undefined : resolve(opts.storeDir);
+      const app = createObjectServer({ name: opts.name, ...(storeDir !== undefined ? { storeDir } : {}) });
       const maxActive = Number(opts.maxActive);
       if (!Number.isInteger(maxActive) || maxActive < 0) throw new InvalidArgumentError(`--max-active must be a whole number, got ${opts.maxActive}`);
       const host = new ServerTransactions({ name: opts.name, backendIp: opts.backendIp, server: app, maxActive });
       const server = await AgentServer.start({ name: opts.name, listen: opts.listen, token, backendAddress: opts.backendIp, host });
-      process.stdout.write(`prism agent ${opts.name}: control protocol on ${server.address}, serving as ${opts.backendIp}\n`);
+      process.stdout.write(`prism agent ${opts.name}: control protocol on ${server.address}, serving as ${opts.backendIp}${storeDir !== undefined ? `, objects in ${storeDir}` : ''}\n`);
       const stop = (): void => void server.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -127,22 +127,25 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     const backends: BackendSpec[] = [];
     if (opts.agents ?? true) {
       mkdirSync(sockDir, { recursive: true });
+      // One object store for all backends (removed with sockDir): what one backend stored through
+      // the VIP, the next can serve (docs/object-server.md).
+      const storeDir = join(sockDir, 'objects');
       for (const h of t.hosts.filter((x) => x.role === 'backend')) {
         const host = hosts.get(h.name)!;
         const sock = join(sockDir, `${h.name}.sock`);
         const proc = host.host.spawn(
-          [process.execPath, join(opts.root, 'bin', 'prism.js'), 'agent', '--name', h.name, '--listen', `unix:${sock}`, '--backend-ip', h.ip, '--vip', ...t.vips.map((v) => `${v.ip}:${v.port}`), ...(opts.agentArgs?.[h.name] ?? [])],
+          [process.execPath, join(opts.root, 'bin', 'prism.js'), 'agent', '--name', h.name, '--listen', `unix:${sock}`, '--backend-ip', h.ip, '--store-dir', storeDir, '--vip', ...t.vips.map((v) => `${v.ip}:${v.port}`), ...(opts.agentArgs?.[h.name] ?? [])],
           { env: { ...process.env, PRISM_AGENT_TOKEN: agentToken } },
         );
         agentProcesses.set(h.name, proc);
         await waitForFile(sock, 15_000, () => host.host.stderrTail(proc));
         backends.push({ name: h.name, ip: h.ip, mac: host.mac, port: h.port, agentAddress: `unix:${sock}`, token: agentToken });
       }
-      handoff = new HandoffManager(controller, backends, opts.timeouts ?? {}, policies, t.speculation);
+      handoff = new HandoffManager(controller, backends, { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation });
       await waitFor(() => handoff!.available().length === backends.length, 10_000, 'agents to connect');
       say(`agents: ${backends.map((b) => b.name).join(', ')} ready`);
     } else {
-      handoff = new HandoffManager(controller, [], opts.timeouts ?? {}, policies, t.speculation);
+      handoff = new HandoffManager(controller, [], { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation });
     }
     admin = await createAdminApi({
       target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }),

@@ -435,7 +435,9 @@ def main():
                 os.unlink(sock)
             log_file = os.path.join(logs, '%s.log' % s.name)
             with open(log_file, 'ab') as log:
+                # One object store for every backend (docs/object-server.md): the Mininet hosts share the filesystem.
                 p = net.get(s.name).popen(prism + ['agent', '--name', s.name, '--backend-ip', s.ip, '--listen', 'unix:' + sock,
+                                                   '--store-dir', os.path.join(RUN_DIR, 'objects'),
                                                    '--vip', '%s:%d' % (VIP['ip'], VIP['port'])],
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
             procs.append((s.name, p, log_file))
