@@ -63,6 +63,9 @@ export class TakeoverError extends PrismError {
 
 const READ_CHUNK = 1024 * 1024;
 
+/** Unacknowledged response bytes Done may leave for Release to hand back (see finish()). */
+export const MAX_UNACKED_TAIL = 32 * 1024;
+
 // ---------------------------------------------------------------------------------------------
 // request framing
 
@@ -337,13 +340,19 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
       // (SIOCOUTQNSD = 0). Waiting for the client's ACK too would add its delayed-ACK timer
       // (40 ms on Linux) to about every other transaction; the unacknowledged tail travels back
       // at Release instead, for the controller to retransmit if it is lost.
-      let outq = 0;
+      // Done also waits until at most MAX_UNACKED_TAIL bytes are unacknowledged: a large response
+      // otherwise leaves up to a whole congestion window in flight, which Release must dump and the
+      // controller keep for retransmission (seed 001: a drained send queue makes the hand-off
+      // state small). While bytes are in flight the client ACKs every other segment at once, so
+      // this costs about a round trip; a small response is under the bound from the start.
+      let ready = false;
       try {
-        outq = socket.writableLength === 0 ? queues(fd).notsent : -1;
+        const q = socket.writableLength === 0 ? queues(fd) : null;
+        ready = q !== null && q.notsent === 0 && q.outq <= MAX_UNACKED_TAIL;
       } catch (e) {
         return fail(e as Error);
       }
-      if (outq !== 0) {
+      if (!ready) {
         // The peer's ACK of a small response comes within tens of microseconds on a LAN: look again
         // at once a few times (setImmediate) before falling back to the timer's millisecond ticks.
         if (++finishPolls <= 64) {
