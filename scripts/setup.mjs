@@ -20,6 +20,8 @@ const t0 = Date.now();
 // Debian packages prism uses at run or build time, and why.
 const DEBIAN_PACKAGES = [
   'clang', // compiles the generated eBPF C (clang -target bpf)
+  'libc6-dev', // C headers for the native addons
+  'linux-libc-dev', // <linux/bpf.h>, and <asm/types.h> under /usr/include/<triplet>/ (scripts/bpf-cc.mjs names it)
   'llvm', // llvm-objdump / llvm-strip for BPF objects
   'libbpf-dev', // libbpf headers and library for the native bpf addon and BPF programs
   'libelf-dev', // libbpf's ELF dependency (headers for linking the addon)
@@ -29,7 +31,8 @@ const DEBIAN_PACKAGES = [
   'python3', // node-gyp, and Python's http.client as a real client in tests
   'make',
   'g++',
-  'procps', // ps / pkill in teardown
+  'procps', // ps / pkill in teardown, sysctl in the namespace harness
+  'util-linux', // unshare and mount (the fresh-machine build test), setsid (process groups)
   'iputils-ping', // reachability checks in tests
   'ethtool', // turning off checksum offload on test hosts' interfaces
   'bpftool', // inspecting loaded programs and maps (docs, debugging)
