@@ -50,6 +50,7 @@ export interface RestoreSocketOptions {
 interface TcpHandle {
   fd?: number;
   reading?: boolean;
+  readStart?: () => number;
   readStop?: () => number;
 }
 
@@ -138,6 +139,11 @@ export function stopReading(socket: Socket): Buffer {
   // Readable.read() would call _read() -> tryReadStart() once its buffer drains: not any more.
   (socket as unknown as { _read: () => void })._read = () => {};
   socket.pause();
+  return drainBuffered(socket);
+}
+
+/** What Node read from the kernel and buffered in the stream, taken out; nobody else sees it. */
+function drainBuffered(socket: Socket): Buffer {
   // read() emits 'data' for what it returns: the bytes must come to us only, so listeners are
   // detached while the buffer drains.
   const listeners = socket.rawListeners('data');
@@ -154,6 +160,47 @@ export function stopReading(socket: Socket): Buffer {
     socket.pause(); // re-adding a 'data' listener resumes a stream
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Reads `socket` (stopped by stopReading) aside: every byte the kernel delivers goes to the
+ * unread prefix (freezeSocket() and the next takeover return it first, so nothing ACKed is
+ * lost), and `onBytes` sees the whole prefix after each arrival. Event-driven (libuv readStart),
+ * where a watch with MSG_PEEK would have to poll. Returns the function that stops it; `onBytes`
+ * should stop it as soon as it has what it waits for, which bounds what is read to one chunk
+ * beyond that.
+ */
+export function readAside(socket: Socket, onBytes: (prefix: Buffer) => void): () => void {
+  const h = handleOf(socket);
+  const start = h?.readStart?.bind(h);
+  const stop = h?.readStop?.bind(h);
+  if (!h || !start || !stop) throw new InvalidArgumentError('readAside: the socket has no TCP handle');
+  let stopped = false;
+  const take = (): boolean => {
+    const b = drainBuffered(socket);
+    if (b.length > 0) setUnreadPrefix(socket, b);
+    return b.length > 0;
+  };
+  const onReadable = (): void => {
+    if (stopped) return;
+    if (take()) onBytes(peekUnreadPrefix(socket));
+    // Node stops the handle itself when its buffer is full; keep going until told to stop.
+    if (!stopped && h.reading === false) {
+      h.reading = true;
+      start();
+    }
+  };
+  socket.on('readable', onReadable);
+  h.reading = true;
+  start();
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    h.reading = false;
+    stop();
+    socket.off('readable', onReadable);
+    take();
+  };
 }
 
 export interface FrozenSocket {
