@@ -125,12 +125,16 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     // (direct, and nginx's upstreams), nginx. The client's load generator is not counted.
     const agents = [...stack.agentProcesses.values()].map((p) => p.pid!);
     const nginxPids = withChildren(ng.pid!);
-    const groups = { controllerAndSwitch: [] as number[], agents, servers, nginx: nginxPids };
+    // The switch's own share of this process: the time inside its in-process Write handler
+    // (the eBPF data plane itself runs in the kernel, on whichever CPU the packet is on).
+    const groups = { controllerAndSwitch: [] as number[], switchWrites: [] as number[], agents, servers, nginx: nginxPids };
     type CpuGroup = keyof typeof groups;
     const cpuNow = (): Record<CpuGroup, number> => {
       const r = {} as Record<CpuGroup, number>;
       for (const g of Object.keys(groups) as CpuGroup[]) {
-        r[g] = g === 'controllerAndSwitch' ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : groups[g].reduce((n, pid) => n + procCpuSeconds(pid), 0);
+        const self = process.cpuUsage();
+        r[g] =
+          g === 'controllerAndSwitch' ? (self.user + self.system) / 1e6 : g === 'switchWrites' ? stack.sw.localWrites.ms / 1000 : groups[g].reduce((n, pid) => n + procCpuSeconds(pid), 0);
       }
       return r;
     };
@@ -153,7 +157,7 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
       const f = (x: number): string => x.toFixed(3);
       if (mode === 'direct') return `direct: server ${f(c.servers)}`;
       if (mode === 'nginx') return `nginx: nginx ${f(c.nginx)} + servers ${f(c.servers)} = ${f(c.nginx + c.servers)}`;
-      return `${mode}: controller+switch ${f(c.controllerAndSwitch)} + agents ${f(c.agents)} = ${f(c.controllerAndSwitch + c.agents)}`;
+      return `${mode}: controller+switch ${f(c.controllerAndSwitch)} (switch writes ${f(c.switchWrites)}) + agents ${f(c.agents)} = ${f(c.controllerAndSwitch + c.agents)}`;
     };
     for (const connections of [1, 4]) {
       for (const size of sizes) {
@@ -218,9 +222,30 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     ctx.line(`  prism steps, median ms: rule write ${breakdown.rules.toFixed(3)}, Prepare-and-start ${breakdown.prepare.toFixed(3)}, Done (sent) after ${breakdown.transfer.toFixed(3)}, Release ${breakdown.release.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}`);
     ctx.line(`  teardown (last byte sent -> controller owns the connection): ${(breakdown.deleteRules + breakdown.release).toFixed(3)} ms at the median`);
 
+    // The hot path's goals (issue 12), as ratios from this one run; a size not measured is skipped.
+    const row = (m: Mode, size: number, connections: number) => throughput.find((x) => x.mode === m && x.size === size && x.connections === connections);
+    const ratio = (a: Mode, b: Mode, size: number, connections: number): number | null => {
+      const x = row(a, size, connections);
+      const y = row(b, size, connections);
+      return x && y && y.gbps > 0 ? x.gbps / y.gbps : null;
+    };
+    const cpu4k = row('prism', 4096, 4)?.cpuMsPerRequest;
+    const goals = [
+      { what: '4 KiB, 4 conns: prism / nginx', value: ratio('prism', 'nginx', 4096, 4), goal: '>= 0.25', ok: (v: number) => v >= 0.25 },
+      { what: '4 KiB, 4 conns: prism-cached / nginx', value: ratio('prism-cached', 'nginx', 4096, 4), goal: '>= 0.8', ok: (v: number) => v >= 0.8 },
+      { what: '64 KiB, 4 conns: prism / nginx', value: ratio('prism', 'nginx', 65536, 4), goal: '>= 0.8', ok: (v: number) => v >= 0.8 },
+      { what: '1 MiB, 1 conn: prism / direct', value: ratio('prism', 'direct', 1048576, 1), goal: '>= 0.9', ok: (v: number) => v >= 0.9 },
+      { what: '1 MiB, 1 conn: prism / nginx', value: ratio('prism', 'nginx', 1048576, 1), goal: '> 1', ok: (v: number) => v > 1 },
+      { what: 'first byte over direct, p50 (ms): prism', value: overhead, goal: '<= 0.5', ok: (v: number) => v <= 0.5 },
+      { what: 'first byte over direct, p50 (ms): prism-cached', value: latency['prism-cached'].p50 - latency.direct.p50, goal: '<= 0.15', ok: (v: number) => v <= 0.15 },
+      { what: 'CPU per hand-off, all prism processes (ms; 4 KiB, 4 conns)', value: cpu4k ? cpu4k.controllerAndSwitch + cpu4k.agents : null, goal: '<= 0.6', ok: (v: number) => v <= 0.6 },
+    ].map((g) => ({ what: g.what, value: g.value, goal: g.goal, met: g.value === null ? null : g.ok(g.value) }));
+    ctx.line('  goals (issue 12), from this run:');
+    for (const g of goals) ctx.line(`    ${g.what.padEnd(62)} ${g.value === null ? 'not measured' : g.value.toFixed(3)}  goal ${g.goal}${g.met === null ? '' : g.met ? '  met' : '  not met'}`);
+
     ng.kill('SIGTERM');
     engine.activate(roundRobin);
-    return { name: 'handoff', results: { throughput, latency, cached, floor, breakdown, startupOverheadMs: overhead, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
+    return { name: 'handoff', results: { throughput, latency, cached, floor, breakdown, startupOverheadMs: overhead, goals, outcomes: stack.handoff.stats.outcomes, speculation: stack.handoff.stats.speculation } };
   } finally {
     await stack.close();
     rmSync(dir, { recursive: true, force: true });
