@@ -136,14 +136,15 @@ export class AgentServer {
       },
     } as unknown as grpc.UntypedServiceImplementation);
     opts.host.onNextRequest((r) => this.#broadcast({ next_request: { transaction_id: String(r.id), head: r.head, idle: r.idle } }));
-    opts.host.onDone((id, bytesSent, bytesReceived, released) =>
+    opts.host.onDone((d) =>
       this.#broadcast({
         done: {
-          transaction_id: String(id),
-          bytes_sent: String(bytesSent),
-          bytes_received: String(bytesReceived),
+          transaction_id: String(d.id),
+          bytes_sent: String(d.bytesSent),
+          bytes_received: String(d.bytesReceived),
           load: opts.host.load(),
-          ...(released ? { released: releaseResponse(String(id), released) } : {}),
+          close_requested: d.closeRequested,
+          ...(d.released ? { released: releaseResponse(String(d.id), d.released) } : {}),
         },
       }),
     );

@@ -1,6 +1,8 @@
 /**
  * The built-in object server a backend runs behind prism (and a plain HTTP server on its own):
- *   GET /bytes/<n>?seed=<s>   n deterministic bytes (agent/bytes.ts documents the generator)
+ *   GET /bytes/<n>?seed=<s>   n deterministic bytes (agent/bytes.ts documents the generator);
+ *                             `&close=1` answers with `Connection: close` (the server ends the
+ *                             connection after the response, whatever the request asked)
  *   PUT/GET/HEAD/DELETE /objects/<name>   store, fetch, delete an object (agent/object-store.ts:
  *                             files in a directory every backend of a deployment shares)
  *   GET /health
@@ -115,7 +117,8 @@ export function createObjectServer(opts: ObjectServerOptions): Server {
         if (shaCache.size > 1024) shaCache.clear();
         shaCache.set(key, sha);
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n, 'x-backend': opts.name, 'x-content-sha256': sha });
+      const close = url.searchParams.get('close') === '1' ? { connection: 'close' } : {};
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n, 'x-backend': opts.name, 'x-content-sha256': sha, ...close });
       if (req.method === 'HEAD') return void res.end();
       const stream = new ByteStream(seed);
       // A body that fits one chunk goes out with the head in one write (no small head segment

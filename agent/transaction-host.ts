@@ -49,6 +49,22 @@ export interface ReleaseResult {
   readonly bytesSent: bigint;
 }
 
+/** A transaction's response has been sent (the Done event). */
+export interface TransactionDone {
+  readonly id: bigint;
+  /** Response bytes the application wrote. */
+  readonly bytesSent: bigint;
+  /** Request bytes it read (head and body). */
+  readonly bytesReceived: bigint;
+  /**
+   * The application ended the connection after its response (it answered `Connection: close`,
+   * or gave the connection up): the socket sends no FIN, the controller closes the connection.
+   */
+  readonly closeRequested: boolean;
+  /** Prepared with releaseOnDone: the transaction is released already, and this is its connection. */
+  readonly released?: ReleaseResult;
+}
+
 export interface TransactionHost {
   prepare(spec: PrepareSpec): Promise<void>;
   start(id: bigint): Promise<void>;
@@ -56,8 +72,7 @@ export interface TransactionHost {
   /** Serves the next request of kept transaction `id` on the same socket as transaction `nextId`. */
   continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void>;
   abort(id: bigint, reason: string): Promise<boolean>;
-  /** `released`: the transaction was prepared with releaseOnDone and is released already. */
-  onDone(listener: (id: bigint, bytesSent: bigint, bytesReceived: bigint, released?: ReleaseResult) => void): void;
+  onDone(listener: (done: TransactionDone) => void): void;
   onAborted(listener: (id: bigint, reason: string) => void): void;
   onNextRequest(listener: (report: NextRequestReport) => void): void;
   load(): LoadReport;

@@ -8,7 +8,9 @@
  * agent watches its receive queue for the next request head, without consuming it, and reports
  * it (or that none came within keep_ms) in a NextRequest event. The controller then either calls
  * Continue (the same socket serves that request as a new transaction, the switch rules stay) or
- * Release (the head travels back in `unread`).
+ * Release (the head travels back in `unread`). A transaction whose application asked to close
+ * (Done.close_requested) is reported idle at once, whatever is queued: no request after it is
+ * served.
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -17,7 +19,7 @@ import { closeSilently, leaveRepair, peek, restore } from '../native/repair.js';
 import { RefusedError } from './agent-server.js';
 import { freezeSocket, peekUnreadPrefix, socketFromFd } from './repair-socket.js';
 import { handToServer } from './takeover.js';
-import type { LoadReport, NextRequestReport, PrepareSpec, ReleaseResult, TransactionHost } from './transaction-host.js';
+import type { LoadReport, NextRequestReport, PrepareSpec, ReleaseResult, TransactionDone, TransactionHost } from './transaction-host.js';
 
 const log = logger('transactions');
 
@@ -55,7 +57,7 @@ export interface ServerTransactionsOptions {
 export class ServerTransactions implements TransactionHost {
   readonly #opts: ServerTransactionsOptions;
   readonly #tx = new Map<bigint, Tx>();
-  readonly #doneListeners: ((id: bigint, sent: bigint, received: bigint, released?: ReleaseResult) => void)[] = [];
+  readonly #doneListeners: ((done: TransactionDone) => void)[] = [];
   readonly #abortListeners: ((id: bigint, reason: string) => void)[] = [];
   readonly #nextListeners: ((report: NextRequestReport) => void)[] = [];
   readonly #backendIp: Buffer;
@@ -120,9 +122,13 @@ export class ServerTransactions implements TransactionHost {
             return;
           }
         }
-        for (const l of this.#doneListeners) l(id, BigInt(r.bytesSent), BigInt(r.bytesReceived), released);
-        // A server that asked to close does not get another request on this connection.
-        if (tx.keepMs > 0) this.#watchNext(tx, r.closeRequested ? 0 : tx.keepMs);
+        const done: TransactionDone = { id, bytesSent: BigInt(r.bytesSent), bytesReceived: BigInt(r.bytesReceived), closeRequested: r.closeRequested, ...(released ? { released } : {}) };
+        for (const l of this.#doneListeners) l(done);
+        if (tx.keepMs === 0) return;
+        // A server that asked to close does not get another request on this connection, even one
+        // already queued: the kept connection is reported idle at once, and the controller closes it.
+        if (r.closeRequested) this.#reportNext(tx, Buffer.alloc(0), true);
+        else this.#watchNext(tx, tx.keepMs);
       },
       (err: unknown) => {
         if (tx.phase !== 'started') return;
@@ -143,11 +149,6 @@ export class ServerTransactions implements TransactionHost {
     const started = Date.now();
     const until = started + ms;
     let looks = 0;
-    const report = (head: Buffer, idle: boolean): void => {
-      tx.watch = undefined;
-      tx.phase = 'kept';
-      for (const l of this.#nextListeners) l({ id: tx.id, head, idle });
-    };
     const look = (): void => {
       if (tx.phase !== 'done') return; // released or aborted meanwhile
       let queued: Buffer;
@@ -160,14 +161,21 @@ export class ServerTransactions implements TransactionHost {
         return;
       }
       const end = queued.indexOf(HEAD_END);
-      if (end >= 0) return report(queued.subarray(0, end + HEAD_END.length), false);
-      if (queued.length >= MAX_NEXT_HEAD || Date.now() >= until) return report(Buffer.alloc(0), true);
+      if (end >= 0) return this.#reportNext(tx, queued.subarray(0, end + HEAD_END.length), false);
+      if (queued.length >= MAX_NEXT_HEAD || Date.now() >= until) return this.#reportNext(tx, Buffer.alloc(0), true);
       // Back off as the connection stays quiet: a request that follows at once is seen within a
       // millisecond, while many idle kept connections do not keep the agent busy.
       const quietMs = Date.now() - started;
       tx.watch = ++looks <= 32 ? setImmediate(look) : setTimeout(look, quietMs < 20 ? 1 : quietMs < 100 ? 5 : 20);
     };
     look();
+  }
+
+  /** A kept transaction's next request head, or idle: it waits for Continue or Release. */
+  #reportNext(tx: Tx, head: Buffer, idle: boolean): void {
+    tx.watch = undefined;
+    tx.phase = 'kept';
+    for (const l of this.#nextListeners) l({ id: tx.id, head, idle });
   }
 
   async continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void> {
@@ -206,7 +214,7 @@ export class ServerTransactions implements TransactionHost {
     return true;
   }
 
-  onDone(listener: (id: bigint, sent: bigint, received: bigint, released?: ReleaseResult) => void): void {
+  onDone(listener: (done: TransactionDone) => void): void {
     this.#doneListeners.push(listener);
   }
 

@@ -53,8 +53,9 @@ export interface AgentLoad {
 
 /**
  * Events: 'done' (id, bytesSent, bytesReceived, released: the ReleaseResponse when prepared with
- * release_on_done), 'aborted' (id, reason), 'next' (id, head, idle: a kept
- * transaction's next request), 'load' (AgentLoad), 'up', 'down'.
+ * release_on_done, closeRequested: the application ended the connection), 'aborted' (id,
+ * reason), 'next' (id, head, idle: a kept transaction's next request), 'load' (AgentLoad), 'up',
+ * 'down'.
  */
 export class AgentClient extends EventEmitter {
   readonly name: string;
@@ -149,8 +150,10 @@ export class AgentClient extends EventEmitter {
       this.#up = true;
       this.emit('up');
     }
-    if (ev.event === 'done') this.emit('done', BigInt(ev.done.transaction_id), BigInt(ev.done.bytes_sent), BigInt(ev.done.bytes_received ?? 0), ev.done.released ?? undefined);
-    else if (ev.event === 'aborted') this.emit('aborted', BigInt(ev.aborted.transaction_id), String(ev.aborted.reason));
+    if (ev.event === 'done') {
+      const d = ev.done;
+      this.emit('done', BigInt(d.transaction_id), BigInt(d.bytes_sent), BigInt(d.bytes_received ?? 0), d.released ?? undefined, d.close_requested === true);
+    } else if (ev.event === 'aborted') this.emit('aborted', BigInt(ev.aborted.transaction_id), String(ev.aborted.reason));
     else if (ev.event === 'next_request') this.emit('next', BigInt(ev.next_request.transaction_id), Buffer.from(ev.next_request.head ?? []), Boolean(ev.next_request.idle));
     const l = ev.load ?? ev.done?.load;
     if (l) {

@@ -77,6 +77,8 @@ interface TransactionSpec {
 }
 
 interface Transaction extends RunnableTransaction {
+  /** The request asked to close the connection after its response (RFC 9112 9.6). */
+  readonly closeAfter: boolean;
   readonly backend: Backend;
   readonly session: HttpSession<ClientLink>;
   readonly conn: TcpConnection<ClientLink>;
@@ -140,7 +142,9 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   /** The agent's events reach the transaction they name. */
   #wire(b: Backend): void {
     const agent = b.agent;
-    agent.on('done', (id: bigint, sent: bigint, received: bigint, released: DoneReport['released']) => this.#tx.get(id)?.events.resolveDone({ sent, received, released }));
+    agent.on('done', (id: bigint, sent: bigint, received: bigint, released: DoneReport['released'], closeRequested: boolean) =>
+      this.#tx.get(id)?.events.resolveDone({ sent, received, released, closeRequested }),
+    );
     agent.on('next', (id: bigint, head: Buffer, idle: boolean) => this.#tx.get(id)?.events.resolveNext({ head, idle }));
     agent.on('aborted', (id: bigint, reason: string) => this.#tx.get(id)?.events.fail(new PrismError('PRISM_ERR_HANDOFF', `agent aborted: ${reason}`)));
     agent.on('load', (l: AgentLoad) => (b.load = { activeTransactions: l.activeTransactions, recentThroughputBps: l.recentThroughputBps, queueLength: l.queueLength }));
@@ -262,7 +266,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
-    this.#attempt({ req, session, decision: d, state, keepMs, cached: false }, { bytes: unread, bodyLength: req.head.contentLength ?? 0, isRead }, [d.backend]);
+    this.#attempt({ req, session, decision: d, state, keepMs, cached: false }, { bytes: unread, bodyLength: req.head.contentLength ?? 0, isRead, closeAfter: !req.head.keepAlive }, [d.backend]);
     return true;
   }
 
@@ -294,8 +298,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       clock: this.#clock,
       timeouts: this.#timeouts,
       agent: tx.backend.agent,
-      adopt: (state: TcpRepairState, unread: Buffer, unacked: Buffer) => {
-        const conn = this.#ctl.endpoint.adopt(state, unread, tx.link, unacked);
+      adopt: (state: TcpRepairState, unread: Buffer, unacked: Buffer, close: boolean) => {
+        const conn = this.#ctl.endpoint.adopt(state, unread, tx.link, unacked, { close });
         conn.setReceiveWindow('open');
       },
       resetClient: () => this.#resetClient(tx),
@@ -326,7 +330,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     this.#history.begin(record);
     const vipMac = this.#ctl.options.vips.find((v) => v.ip === state.localIp)?.mac ?? '02:00:00:00:00:00';
     const rules = new TransactionRules(this.#rules, { state, backend: backend.spec, link: conn.link, vipMac }, this.#timeouts.rulesMs, this.#clock);
-    const tx: Transaction = { id, record, backend, session, conn, link: conn.link, exported: state, keepMs, cached, continueMs: 0, rules, events: new TransactionEvents() };
+    const tx: Transaction = { id, record, closeAfter: !req.head.keepAlive, backend, session, conn, link: conn.link, exported: state, keepMs, cached, continueMs: 0, rules, events: new TransactionEvents() };
     this.#tx.set(id, tx);
     backend.active++;
     return tx;
@@ -407,7 +411,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
         return { same: true, successor: () => this.#begin({ req, session: tx.session, decision: d, state: tx.exported, keepMs, cached: true }) };
       },
       abandon: (s) => this.#unbegin(s),
-      run: (s) => this.#launch(s, runTransaction(s, { bytes: Buffer.alloc(0), bodyLength: 0, isRead: false }, this.#deps(s))),
+      run: (s) => this.#launch(s, runTransaction(s, { bytes: Buffer.alloc(0), bodyLength: 0, isRead: false, closeAfter: s.closeAfter }, this.#deps(s))),
       fail: (s, err) => this.#launch(s, this.#failCached(s, err)),
     });
   }

@@ -9,7 +9,9 @@
  *   kept    (speculative rule caching) Done came and the connection's next request may be served
  *           on the same socket and rules by a cached successor (Continue)
  *   release with the client's window open, the client→backend rule goes first; then Release
- *   adopt   the remaining rules go, and the controller owns the connection again
+ *   adopt   the remaining rules go, and the controller owns the connection again; when the
+ *           request or the response asked to close (RFC 9112 9.6), it ends it: FIN after the
+ *           response's last byte (the backend's own FIN never reaches the client)
  *
  * A cached transaction starts at `transfer`: its predecessor's socket and rules serve it. The
  * from-backend rule drops the backend's RSTs (drop_rst), so a client segment that reaches the
@@ -69,6 +71,8 @@ export interface DoneReport {
   readonly received: bigint;
   /** Prepared with release_on_done: what Release would have returned. */
   readonly released: ReleaseResponse__Output | undefined;
+  /** The application ended the connection after its response (Connection: close). */
+  readonly closeRequested: boolean;
 }
 
 export interface NextReport {
@@ -118,14 +122,22 @@ export interface RunRequest {
   readonly bodyLength: number;
   /** GET or HEAD without a body: the client's window stays closed while the backend serves. */
   readonly isRead: boolean;
+  /**
+   * The request asked to close the connection after its response (`Connection: close`, or
+   * HTTP/1.0 without keep-alive). The transaction must not be kept.
+   */
+  readonly closeAfter: boolean;
 }
 
 export interface RunDeps {
   readonly clock: HandoffClock;
   readonly timeouts: HandoffTimeouts;
   readonly agent: AgentPort;
-  /** The connection comes back to the controller with its unread bytes and unacknowledged tail. */
-  adopt(state: TcpRepairState, unread: Buffer, unacked: Buffer): void;
+  /**
+   * The connection comes back to the controller with its unread bytes and unacknowledged tail;
+   * `close`: the controller ends it after the tail (and reads no further request from it).
+   */
+  adopt(state: TcpRepairState, unread: Buffer, unacked: Buffer, close: boolean): void;
   /** A response may have reached the client in part: reset it (the controller knows how). */
   resetClient(): void;
   /** A kept transaction after Done: true when a cached successor took over the socket and rules. */
@@ -217,7 +229,9 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     }
     step('transfer');
     const done = await timed('transfer', withTimeout(clock, tx.events.done, t.transactionMs, () => new TimeoutError('the response', t.transactionMs)));
-    if (tx.keepMs > 0) {
+    // A response that ends the connection is not followed by a request on the kept socket.
+    const close = req.closeAfter || done.closeRequested;
+    if (tx.keepMs > 0 && !close) {
       step('kept');
       if (await deps.keep(tx)) return finished(times, done);
     }
@@ -233,7 +247,7 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     step('adopt');
     await timed('deleteRules', tx.rules.delete());
     if (!rel.state) throw new PrismError('PRISM_ERR_PROTO', 'the agent released the connection without its state');
-    deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []));
+    deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []), close);
     return finished(times, done);
   } catch (err) {
     const failure: HandoffFailure = { step: tx.record.state, code: codeOf(err), message: (err as Error).message };

@@ -6,18 +6,20 @@
  *
  * A session has one request outstanding at a time. Bytes after it stay in the connection's unread
  * buffer (pipelining) and are parsed once the request is answered here or the connection comes
- * back from a backend (TcpHandler.adopted).
+ * back from a backend (TcpHandler.adopted). A connection that comes back to be closed (the request
+ * or the backend's response asked for it, RFC 9112 9.6) gets our FIN after the response, and
+ * whatever the client sent after its request is discarded: no request after a close is served.
  *
  * Session phases:
  *   WAITING      no byte of the next request yet (header timer for the first request, idle timer after)
  *   HEAD         part of a head received (header timer running)
  *   OUTSTANDING  request delivered to the controller; nothing more is parsed
- *   CLOSING      an error response or a closing response was sent; input is discarded
+ *   CLOSING      an error response or a closing response was sent (here or by a backend); input is discarded
  *   CLOSED       the TCP connection is finished
  */
 import type { Clock } from '../tcp/clock.js';
 import type { TcpConnection } from '../tcp/connection.js';
-import type { TcpHandler } from '../tcp/host.js';
+import type { Adoption, TcpHandler } from '../tcp/host.js';
 import type { CloseReason } from '../tcp/states.js';
 import { DEFAULT_HTTP_LIMITS, RequestHeadParser, headerValue, type HttpLimits, type RequestHead } from './request-parser.js';
 import { buildResponse, plainBody } from './response.js';
@@ -56,7 +58,7 @@ export interface HttpIntakeEvents<L> {
   opened?(session: HttpSession<L>): void;
   /** A request head is complete. Answer with session.respond(), or hand the connection off. */
   request(req: HttpRequest, session: HttpSession<L>): void;
-  /** The connection came back from a backend (endpoint.adopt); unread bytes are parsed next. */
+  /** The connection came back from a backend (endpoint.adopt); unread bytes are parsed next, unless it is closing. */
   adopted?(session: HttpSession<L>): void;
   closed?(session: HttpSession<L>, reason: CloseReason): void;
   /** The intake answered an error itself (400, 408, 431, 505) and is closing the connection. */
@@ -96,13 +98,13 @@ export class HttpIntake<L = unknown> implements TcpHandler<TcpConnection<L>> {
     s.pump();
   }
 
-  adopted(conn: TcpConnection<L>): void {
+  adopted(conn: TcpConnection<L>, how: Adoption): void {
     let s = this.session(conn);
     if (!s) {
       s = new HttpSession<L>(this, conn);
       conn.user = s;
     }
-    s.backFromBackend();
+    s.backFromBackend(how.close);
     this.events.adopted?.(s);
     s.pump();
   }
@@ -198,12 +200,20 @@ export class HttpSession<L = unknown> {
 
   // ------------------------------------------------------------ called by HttpIntake
 
-  /** @internal The connection came back from a backend: the outstanding request is done. */
-  backFromBackend(): void {
+  /**
+   * @internal The connection came back from a backend: the outstanding request is done. `close`:
+   * the request or the response asked to close, so the connection ends after the response (FIN
+   * after the tail the connection retransmits if needed) and the unread bytes are discarded.
+   */
+  backFromBackend(close: boolean): void {
     if (this.current) this.served++;
     this.current = null;
     this.skip = 0;
     this.parser.reset();
+    if (close) {
+      this.close();
+      return;
+    }
     this.phaseValue = SessionPhase.WAITING;
     this.startTimer(this.intake.config.idleTimeoutMs);
   }

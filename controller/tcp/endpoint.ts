@@ -13,7 +13,7 @@ import { TCP_ACK, TCP_RST, TCP_SYN } from '../../core/header/tcp.js';
 import type { Clock, RandomSource } from './clock.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
 import { TcpConnection } from './connection.js';
-import type { ConnectionHost, TcpHandler } from './host.js';
+import type { Adoption, ConnectionHost, TcpHandler } from './host.js';
 import { writeSynAckOptions } from './options.js';
 import { buildPacket } from './packet-builder.js';
 import type { TcpRepairState } from './repair-state.js';
@@ -130,8 +130,12 @@ export class TcpEndpoint<L = unknown> implements ConnectionHost<TcpConnection<L>
    * Creates (or thaws, when a frozen connection holds the 4-tuple) a connection from a state handed
    * back by a backend, with `unread` as its first unread bytes; then re-opens the window with an
    * ACK. Adoption is allowed beyond maxConnections (the connection was ours before).
+   *
+   * `how.close` tells the handler to end the connection (its FIN follows `unacked`, on the same
+   * segment as the window update). The window opens for a closing connection too: Linux holds a
+   * FIN back while the window it was offered is zero, and the client's FIN must be able to come.
    */
-  adopt(state: TcpRepairState, unread: Buffer, link: L, unacked: Buffer = Buffer.alloc(0)): TcpConnection<L> {
+  adopt(state: TcpRepairState, unread: Buffer, link: L, unacked: Buffer = Buffer.alloc(0), how: Adoption = { close: false }): TcpConnection<L> {
     const inFlight = (state.sndNxt - state.sndUna) >>> 0;
     if (inFlight > unacked.length) {
       throw new InvalidArgumentError(`adopt: the backend left ${inFlight} bytes unacknowledged but handed back ${unacked.length}`);
@@ -174,7 +178,7 @@ export class TcpEndpoint<L = unknown> implements ConnectionHost<TcpConnection<L>
     c.withBusy(() => {
       c.setReceiveWindow('open');
       c.ackNow();
-      this.handler.adopted(c);
+      this.handler.adopted(c, how);
     });
     return c;
   }

@@ -128,12 +128,17 @@ function setup(opts: { keepMs?: number; cached?: boolean; id?: bigint } = {}) {
     rules: new TransactionRules(writer, { state: STATE, backend: { ip: '10.0.0.11', mac: '02:00:00:00:00:11', port: 11 }, link: { port: 1, mac: '02:00:00:00:00:01' }, vipMac: '02:00:00:00:00:fe' }, 2000, clock),
     events: new TransactionEvents(),
   };
-  const seen = { adopted: null as TcpRepairState | null, resets: 0, kept: 0 };
+  const seen = { adopted: null as TcpRepairState | null, unread: '', unacked: 0, closes: [] as boolean[], resets: 0, kept: 0 };
   const deps: RunDeps = {
     clock,
     timeouts: DEFAULT_TIMEOUTS,
     agent,
-    adopt: (s) => void (seen.adopted = s),
+    adopt: (s, unread, unacked, close) => {
+      seen.adopted = s;
+      seen.unread = unread.toString();
+      seen.unacked = unacked.length;
+      seen.closes.push(close);
+    },
     resetClient: () => void seen.resets++,
     keep: async () => {
       seen.kept++;
@@ -143,8 +148,8 @@ function setup(opts: { keepMs?: number; cached?: boolean; id?: bigint } = {}) {
   return { clock, writer, agent, tx, deps, seen };
 }
 
-const READ = { bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), bodyLength: 0, isRead: true };
-const WRITE = { bytes: Buffer.from('PUT /objects/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'), bodyLength: 3, isRead: false };
+const READ = { bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), bodyLength: 0, isRead: true, closeAfter: false };
+const WRITE = { bytes: Buffer.from('PUT /objects/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'), bodyLength: 3, isRead: false, closeAfter: false };
 
 describe('a transaction, step by step', () => {
   it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, rules deleted, adopted; no Release call', async () => {
@@ -155,7 +160,7 @@ describe('a transaction, step by step', () => {
     const prep = agent.calls.find((c) => c.method === 'Prepare')!.req;
     expect(prep).toMatchObject({ start: true, release_on_done: true, keep_ms: 0 });
     expect(Buffer.from(prep.request as Buffer).toString()).toContain('GET / HTTP/1.1');
-    tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED });
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED, closeRequested: false });
     const r = await run;
     expect(r.outcome).toBe('done');
     expect(r.bytesSent).toBe(300);
@@ -174,7 +179,7 @@ describe('a transaction, step by step', () => {
     const run = runTransaction(tx, WRITE, deps);
     await flush();
     expect(agent.calls[0]!.req).toMatchObject({ release_on_done: false, body_length: '3' });
-    tx.events.resolveDone({ sent: 10n, received: 50n, released: undefined });
+    tx.events.resolveDone({ sent: 10n, received: 50n, released: undefined, closeRequested: false });
     const r = await run;
     expect(r.outcome).toBe('done');
     expect(agent.methods()).toEqual(['Prepare', 'Release']);
@@ -268,7 +273,7 @@ describe('a transaction, step by step', () => {
     };
     const run = runTransaction(tx, WRITE, deps);
     await flush();
-    tx.events.resolveDone({ sent: 10n, received: 50n, released: undefined });
+    tx.events.resolveDone({ sent: 10n, received: 50n, released: undefined, closeRequested: false });
     const r = await run;
     expect(r.outcome).toBe('release_failed');
     expect(r.failure).toMatchObject({ step: 'release', code: 'PRISM_ERR_AGENT_CALL' });
@@ -293,12 +298,59 @@ describe('a transaction, step by step', () => {
     const run = runTransaction(tx, READ, deps);
     await flush();
     expect(agent.calls[0]!.req).toMatchObject({ keep_ms: 200, release_on_done: false });
-    tx.events.resolveDone({ sent: 10n, received: 27n, released: undefined });
+    tx.events.resolveDone({ sent: 10n, received: 27n, released: undefined, closeRequested: false });
     const r = await run;
     expect(seen.kept).toBe(1);
     expect(r.outcome).toBe('done');
     expect(agent.methods()).toEqual(['Prepare', 'Release']);
     expect(tx.rules.installed).toEqual([]);
+  });
+});
+
+describe('a transaction that closes its connection (RFC 9112 9.6)', () => {
+  /** 300 response bytes sent, the last 100 not acknowledged, and the next request's start unread. */
+  const TAIL = { ...RELEASED, state: { ...RELEASED.state, snd_una: 1200 }, unread: Buffer.from('GET /next HTTP/1.1\r\n\r\n'), unacked: Buffer.alloc(100, 0x61) };
+
+  it('the request asked to close: adopted with close, the tail and the unread bytes handed over as they are', async () => {
+    const { agent, tx, deps, seen } = setup();
+    const run = runTransaction(tx, { ...READ, closeAfter: true }, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: TAIL, closeRequested: false });
+    expect((await run).outcome).toBe('done');
+    expect(agent.methods()).toEqual(['Prepare']);
+    expect(seen).toMatchObject({ closes: [true], unacked: 100, unread: 'GET /next HTTP/1.1\r\n\r\n', resets: 0 });
+    expect(seen.adopted).toMatchObject({ sndUna: 1200, sndNxt: 1300 });
+  });
+
+  it('the response asked to close (Done.close_requested): adopted with close', async () => {
+    const { tx, deps, seen } = setup();
+    const run = runTransaction(tx, READ, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED, closeRequested: true });
+    await run;
+    expect(seen.closes).toEqual([true]);
+  });
+
+  it('neither asked: adopted without close', async () => {
+    const { tx, deps, seen } = setup();
+    const run = runTransaction(tx, READ, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED, closeRequested: false });
+    await run;
+    expect(seen.closes).toEqual([false]);
+  });
+
+  it('a kept transaction whose response asked to close is not kept: handoff_in goes, Release, handoff_out goes, adopted with close', async () => {
+    const { agent, writer, tx, deps, seen } = setup({ keepMs: 200 });
+    const run = runTransaction(tx, READ, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: undefined, closeRequested: true });
+    expect((await run).outcome).toBe('done');
+    expect(seen.kept).toBe(0);
+    expect(agent.methods()).toEqual(['Prepare', 'Release']);
+    expect(writer.writes.map((w) => `${w.type} ${w.tables.join('+')}`)).toEqual(['INSERT handoff_in+handoff_out', 'DELETE handoff_in', 'DELETE handoff_out']);
+    expect(tx.rules.installed).toEqual([]);
+    expect(seen.closes).toEqual([true]);
   });
 });
 

@@ -491,7 +491,7 @@ const PRISM_CONTROL_V1: FieldTable = {
     keep_ms: [8, 'uint32'],
     release_on_done: [9, 'bool'],
   },
-  Done: { transaction_id: [1, 'uint64'], bytes_sent: [2, 'uint64'], bytes_received: [3, 'uint64'], load: [4, 'LoadReport'], released: [5, 'ReleaseResponse'] },
+  Done: { transaction_id: [1, 'uint64'], bytes_sent: [2, 'uint64'], bytes_received: [3, 'uint64'], load: [4, 'LoadReport'], released: [5, 'ReleaseResponse'], close_requested: [6, 'bool'] },
   ControllerMessage: { call_id: [1, 'uint64'], prepare: [2, 'PrepareRequest'], continue: [3, 'ContinueRequest'], release: [4, 'ReleaseRequest'], abort: [5, 'AbortRequest'] },
   AgentMessage: {
     call_id: [1, 'uint64'],

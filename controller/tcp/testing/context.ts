@@ -64,9 +64,9 @@ export class TestContext {
         this.events.push({ type: 'opened', conn });
         this.hooks.opened?.(conn);
       },
-      adopted: (conn) => {
+      adopted: (conn, how) => {
         this.events.push({ type: 'adopted', conn });
-        this.hooks.adopted?.(conn);
+        this.hooks.adopted?.(conn, how);
       },
       data: (conn) => {
         this.events.push({ type: 'data', conn });

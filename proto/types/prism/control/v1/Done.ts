@@ -11,6 +11,7 @@ export interface Done {
   'bytes_received'?: (number | string | Long);
   'load'?: (_prism_control_v1_LoadReport | null);
   'released'?: (_prism_control_v1_ReleaseResponse | null);
+  'close_requested'?: (boolean);
 }
 
 export interface Done__Output {
@@ -19,4 +20,5 @@ export interface Done__Output {
   'bytes_received': (string);
   'load': (_prism_control_v1_LoadReport__Output | null);
   'released': (_prism_control_v1_ReleaseResponse__Output | null);
+  'close_requested': (boolean);
 }
