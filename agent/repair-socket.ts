@@ -69,7 +69,9 @@ export function socketFd(socket: Socket): number {
 
 /** Wraps a live (not repair-mode) connected TCP fd in a net.Socket that owns it. */
 export function socketFromFd(fd: number, opts: { readonly startReading?: boolean } = {}): Socket {
-  const options = { fd, readable: true, writable: true, pauseOnCreate: opts.startReading === false };
+  // allowHalfOpen: an end of stream from the peer must not make Node send our FIN (the
+  // controller owns the connection's end; the switch clears the client's FIN anyway).
+  const options = { fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: opts.startReading === false };
   const socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
   // TCP_NODELAY, as Node's HTTP server sets on the sockets it accepts: a response written in two
   // parts (head, then body) must not wait for the client's delayed ACK of the first (Nagle).
