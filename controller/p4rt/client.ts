@@ -466,7 +466,8 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     const index = this.requireIndex('write');
     const encoded = updates.map((u): EncodedUpdate => {
       const wire = encodeTableEntry(index, u.entry, { requireAction: u.type !== 'DELETE' });
-      return { type: u.type, wire, entry: describeTableEntry(index, wire) };
+      // Described only when read (an error, a log): it costs more than an in-process write.
+      return { type: u.type, wire, get entry() { return describeTableEntry(index, wire); } };
     });
     if (encoded.length === 0) return [];
     this.requirePrimary('Write');

@@ -96,9 +96,17 @@ export function encodeStatusDetails(
   });
 }
 
+/**
+ * `r` with the update's readable entry as a getter: describing an entry costs more than writing
+ * it in-process, and only errors and logs read it.
+ */
+function withEntry<T extends object>(r: T, u: SentUpdate): T & { readonly entry: string } {
+  return Object.defineProperty(r, 'entry', { get: () => u.entry, enumerable: true }) as T & { readonly entry: string };
+}
+
 /** Every update succeeded. */
 export function allSucceeded(updates: readonly SentUpdate[]): WriteResult[] {
-  return updates.map((u, index) => ({ ok: true, index, type: u.type, entry: u.entry }));
+  return updates.map((u, index) => withEntry({ ok: true as const, index, type: u.type }, u));
 }
 
 /**
@@ -110,7 +118,7 @@ export function writeResultsFromStatus(details: DecodedStatus | null, updates: r
   if (!details || details.errors.length === 0 || details.errors.length !== updates.length) return null;
   return updates.map((u, index): WriteResult => {
     const e = details.errors[index]!;
-    if (e.code === 'OK') return { ok: true, index, type: u.type, entry: u.entry };
+    if (e.code === 'OK') return withEntry({ ok: true as const, index, type: u.type }, u);
     return { ok: false, index, type: u.type, entry: u.entry, code: e.code, message: e.message, space: e.space, spaceCode: e.spaceCode };
   });
 }
