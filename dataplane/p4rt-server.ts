@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { PrismError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { canonicalBytes } from '../core/p4-values.js';
-import { encodeMessage, loadGrpcDefinitions } from '../core/proto.js';
+import { CONVERSION_OPTIONS, encodeMessage, loadGrpcDefinitions, lookupMessageType } from '../core/proto.js';
 import type { TableLayout } from '../codegen/ebpf-layout.js';
 import { EbpfDataplane } from './ebpf-dataplane.js';
 import { fitBytes, type FieldMatchValue } from './ebpf-entries.js';
@@ -85,6 +85,8 @@ interface Pipeline {
 const u128 = (v: Obj | null | undefined): bigint | null => (v ? (BigInt(v.high ?? 0) << 64n) | BigInt(v.low ?? 0) : null);
 const toU128 = (v: bigint): Obj => ({ high: String(v >> 64n), low: String(v & 0xffffffffffffffffn) });
 
+const WRITE_REQUEST = lookupMessageType('p4.v1.WriteRequest');
+
 export class EmbeddedSwitch {
   readonly options: EmbeddedSwitchOptions;
   readonly #server: grpc.Server;
@@ -128,14 +130,16 @@ export class EmbeddedSwitch {
 
   /**
    * The Write RPC for a controller in this same process (P4RuntimeClient's `localWrite`): the
-   * serialized WriteRequest is decoded as the gRPC server would and goes through the same
-   * handler, checks (device, primary, pipeline) and per-update error details; only HTTP/2 is
-   * skipped. Rejects with the gRPC ServiceError the RPC would return.
+   * WriteRequest is converted as grpc-js's serializer and the server's deserializer would
+   * (protobufjs fromObject, then toObject with the loader's conversion options: the same
+   * objects, without the bytes in between) and goes through the same handler, checks (device,
+   * primary, pipeline) and per-update error details. Rejects with the gRPC ServiceError the RPC
+   * would return.
    */
-  localWrite = async (request: Buffer): Promise<void> => {
+  localWrite = async (request: object): Promise<void> => {
     const t0 = performance.now();
     try {
-      this.#write(this.#deserializeWrite(request) as Obj);
+      this.#write(WRITE_REQUEST.toObject(WRITE_REQUEST.fromObject(request), CONVERSION_OPTIONS) as Obj);
     } catch (err) {
       throw toServiceError(err);
     } finally {
@@ -145,7 +149,6 @@ export class EmbeddedSwitch {
   };
   /** In-process Writes and the time spent in them (ms): the switch's share of a co-located controller's process. */
   readonly localWrites = { calls: 0, ms: 0 };
-  readonly #deserializeWrite = loadGrpcDefinitions().p4.v1.P4Runtime.service.Write.requestDeserialize as (b: Buffer) => unknown;
 
   get dataplane(): EbpfDataplane | undefined {
     return this.#dataplane;

@@ -110,15 +110,18 @@ export interface P4RuntimeClientOptions {
   readonly clock?: Clock;
   /**
    * An in-process Write channel to a switch in this same process (the embedded switch's
-   * `localWrite`): the serialized WriteRequest goes to the switch's own Write handler without
-   * HTTP/2, and a failure comes back as the same gRPC status (with its per-update details) the
-   * RPC would carry. Arbitration, pipeline, reads and packets still use the gRPC channel.
+   * `localWrite`): the WriteRequest goes to the switch's own Write handler without HTTP/2 or the
+   * wire encoding, and a failure comes back as the same gRPC status (with its per-update details)
+   * the RPC would carry. Arbitration, pipeline, reads and packets still use the gRPC channel.
    */
   readonly localWrite?: LocalWrite;
 }
 
-/** Applies one serialized p4.v1.WriteRequest; rejects with a gRPC ServiceError as the RPC would. */
-export type LocalWrite = (request: Buffer) => Promise<void>;
+/**
+ * Applies one p4.v1.WriteRequest, given as the client builds it for grpc-js (the switch converts
+ * it to the shape the RPC would deliver); rejects with a gRPC ServiceError as the RPC would.
+ */
+export type LocalWrite = (request: object) => Promise<void>;
 
 export interface EntryUpdate {
   readonly type: UpdateType;
@@ -254,7 +257,6 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
   private readonly rpcTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly stub: P4RuntimeStub;
-  private readonly serializeWrite: (request: object) => Buffer;
   private index: P4InfoIndex | null;
   private readonly desired = new DesiredState();
   private readonly gate = new WriteGate();
@@ -299,7 +301,6 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.index = options.p4info ? toIndex(options.p4info) : null;
     const { P4Runtime } = loadGrpcDefinitions().p4.v1;
-    this.serializeWrite = P4Runtime.service.Write.requestSerialize as (request: object) => Buffer;
     // The channel's own reconnect backoff (grpc-js: 1 s initial, 120 s max) would hide a restarted
     // switch from our retry loop for that long: align it with ours unless the caller says otherwise.
     const backoff = options.reconnect === false ? {} : (options.reconnect ?? {});
@@ -519,7 +520,7 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
     };
     try {
       const local = this.options.localWrite;
-      if (local) await local(this.serializeWrite(request));
+      if (local) await local(request);
       else {
         await new Promise<void>((resolve, reject) => {
           this.stub.Write(request, this.callOptions(), (err) => (err ? reject(err) : resolve()));

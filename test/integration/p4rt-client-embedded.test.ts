@@ -101,3 +101,55 @@ describe.skipIf(skip !== null)('P4RuntimeClient against the embedded switch', ()
     expect((await client.readAll()).length).toBe(4);
   });
 });
+
+describe.skipIf(skip !== null)('the in-process Write channel (localWrite) of a co-located controller', () => {
+  let obj: { path: string; cleanup: () => void };
+  let sw: EmbeddedSwitch;
+  let client: P4RuntimeClient;
+
+  beforeAll(async () => {
+    obj = compileGenerated('prism');
+    sw = await EmbeddedSwitch.start({ grpcAddr: '127.0.0.1:0', deviceId: 1n, cpuPort: 64, ports: [] });
+    client = await P4RuntimeClient.connect(sw.address, { deviceId: 1, electionId: 10, p4info: P4INFO_BIN, reconnect: false, localWrite: sw.localWrite });
+    await client.setPipeline({ p4info: P4INFO_BIN, deviceConfig: embeddedDeviceConfig(readFileSync(obj.path)) });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await sw?.stop();
+    obj?.cleanup();
+  });
+
+  it('writes go to the switch without the RPC, and read back over gRPC as written', async () => {
+    const before = sw.localWrites.calls;
+    await client.insert(handoff(42000), handoff(42001));
+    expect(sw.localWrites.calls).toBe(before + 1);
+    const entries = await client.readAll({ table: 'handoff_in' });
+    expect(entries.map((e) => e.match['hdr.tcp.src_port']!.toString('hex')).sort()).toEqual(['a410', 'a411']);
+    expect(entries[0]!.params.port).toEqual(Buffer.from([2]));
+  });
+
+  it('refused updates come back per update, as from the RPC', async () => {
+    const results = await client.write([
+      { type: 'INSERT', entry: handoff(42000) },
+      { type: 'INSERT', entry: handoff(42002) },
+      { type: 'DELETE', entry: { table: 'handoff_in', match: handoff(49999).match! } },
+    ]);
+    expect(results.map((r) => (r.ok ? 'OK' : r.code))).toEqual(['ALREADY_EXISTS', 'OK', 'NOT_FOUND']);
+    const err = await client.insert(handoff(42002)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(P4RuntimeWriteError);
+    expect((err as P4RuntimeWriteError).failures[0]!.entry).toContain('src_port=42002');
+  });
+
+  it('a controller that is not primary is refused, as by the RPC', async () => {
+    const other = await P4RuntimeClient.connect(sw.address, { deviceId: 1, electionId: 20, reconnect: false });
+    try {
+      // `client` lost primacy to election id 20: its in-process write is checked like the RPC.
+      const err = await client.insert(handoff(42003)).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('PRISM_ERR_P4RT_NOT_PRIMARY');
+      expect((await other.readAll({ table: 'handoff_in' })).map((e) => e.match['hdr.tcp.src_port']!.toString('hex'))).not.toContain('a413');
+    } finally {
+      await other.close();
+    }
+  });
+});
