@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { HttpIntake } from '../controller/http/intake.js';
 import { systemClock } from '../controller/tcp/clock.js';
 import { TcpEndpoint } from '../controller/tcp/endpoint.js';
-import { settledHeap } from '../controller/tcp/testing/heap.js';
 import { buildTcpFrame } from '../core/header/frame.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../core/header/tcp.js';
 import type { BenchContext, BenchResult } from './bench-context.js';
+import { settledHeap } from './heap.js';
 
 const VIP = '10.0.0.100';
 const CLIENT_MAC = '02:00:00:00:00:01';

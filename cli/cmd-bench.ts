@@ -1,20 +1,23 @@
-/** `prism bench`: runs the benchmarks, prints the numbers and saves them as JSON. */
+/**
+ * `prism bench`: runs the benchmarks, prints the numbers and saves them as JSON.
+ * The benchmarks are loaded only when the command runs (dynamic import in its action), so that
+ * no other command, and not `prism bench --help`, loads benchmark code.
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { machineInfo, type BenchContext, type BenchResult } from '../bench/bench-context.js';
-import { runHandoffBench } from '../bench/handoff-bench.js';
-import { writePlots } from '../bench/plots.js';
-import { runSwitchBench } from '../bench/switch-bench.js';
-import { runTcpBench } from '../bench/tcp-bench.js';
+import type { BenchContext, BenchResult } from '../bench/bench-context.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { requireRoot } from '../netns/index.js';
 import { repoRoot } from './paths.js';
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
-  switch: runSwitchBench,
-  tcp: runTcpBench,
-  handoff: runHandoffBench,
+type Bench = (ctx: BenchContext) => Promise<BenchResult>;
+
+/** Each benchmark by name, loaded on demand. */
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  switch: async () => (await import('../bench/switch-bench.js')).runSwitchBench,
+  tcp: async () => (await import('../bench/tcp-bench.js')).runTcpBench,
+  handoff: async () => (await import('../bench/handoff-bench.js')).runHandoffBench,
 };
 
 export function registerBench(program: Command): void {
@@ -32,6 +35,8 @@ export function registerBench(program: Command): void {
       if (!(seconds > 0)) throw new InvalidArgumentError('--seconds must be a positive number');
       const sizes = opts.sizes?.split(',').map(Number);
       if (sizes && !sizes.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new InvalidArgumentError('--sizes must be comma-separated byte counts');
+      const { machineInfo } = await import('../bench/bench-context.js');
+      const { writePlots } = await import('../bench/plots.js');
       const root = repoRoot();
       const ctx: BenchContext = {
         root,
@@ -43,7 +48,7 @@ export function registerBench(program: Command): void {
       const machine = machineInfo();
       ctx.line(`machine: ${machine.cpus} x ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.date}`);
       const out: BenchResult[] = [];
-      for (const n of names) out.push(await BENCHES[n]!(ctx));
+      for (const n of names) out.push(await (await BENCHES[n]!())(ctx));
       const dir = join(root, 'bench', 'results');
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `bench-${String(machine.date).replace(/[:.]/g, '-')}.json`);

@@ -2,8 +2,7 @@
  * AdminTarget: everything the REST admin API needs from the system it administers. The API holds
  * no state of the controller; it calls these methods and turns their errors into
  * application/problem+json. The real implementation sits over the Controller and the
- * HandoffManager; MemoryAdminTarget (memory-target.ts) implements it in memory for the API's tests
- * and for a controller-less dashboard.
+ * HandoffManager; the tests implement it in memory (MemoryAdminTarget, in a testing/ folder).
  *
  * Errors: a method that cannot find what it is asked for throws a PrismError with code
  * PRISM_ERR_NOT_FOUND (→ 404); a conflicting request PRISM_ERR_ALREADY_EXISTS (→ 409); bad

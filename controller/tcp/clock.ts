@@ -1,7 +1,7 @@
 /**
  * What the TCP endpoint needs from the outside world besides packets: a monotonic millisecond
  * clock with timers, and a source of random bytes. Both are injected so that tests run on a fake
- * clock (testing/fake-clock.ts) and a seeded random source.
+ * clock and a seeded random source.
  */
 export interface Clock {
   /** Milliseconds, monotonic (never goes backwards). */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryAdminTarget } from '../../controller/admin/memory-target.js';
+import { MemoryAdminTarget } from '../../controller/admin/testing/memory-target.js';
 import { createAdminApi, type AdminApi } from '../../controller/admin/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewBackend } from '../../controller/admin/admin-target.js';
-import { MemoryAdminTarget } from '../../controller/admin/memory-target.js';
+import { MemoryAdminTarget } from '../../controller/admin/testing/memory-target.js';
 import { createAdminApi, type AdminApi } from '../../controller/admin/server.js';
 
 const TOKEN = 'test-token-0123456789abcdef';

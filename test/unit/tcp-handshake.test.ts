@@ -4,7 +4,7 @@ import { TCP_ACK, TCP_SYN } from '../../core/header/tcp.js';
 import { SynCookies, COOKIE_MSS_TABLE, cookieTsVal, decodeTsOptions, encodeTsOptions } from '../../controller/tcp/syn-cookie.js';
 import { seq } from '../../controller/tcp/seqnum.js';
 import { TestContext, VIP, VPORT } from '../../controller/tcp/testing/context.js';
-import { settledHeap } from '../../controller/tcp/testing/heap.js';
+import { settledHeap } from '../../bench/heap.js';
 
 describe('SYN-ACK', () => {
   it('answers a SYN with a SYN-ACK carrying MSS, SACK-permitted, timestamps and window scale, and keeps no state', () => {

@@ -5,7 +5,7 @@ import { HttpIntake } from '../../controller/http/intake.js';
 import { TcpEndpoint } from '../../controller/tcp/endpoint.js';
 import { FakeClock, SeededRandom } from '../../controller/tcp/testing/fake-clock.js';
 import { Client, TestContext, parseOut, type Link } from '../../controller/tcp/testing/context.js';
-import { settledHeap } from '../../controller/tcp/testing/heap.js';
+import { settledHeap } from '../../bench/heap.js';
 
 describe('memory per connection', () => {
   it('an idle ESTABLISHED connection with its HTTP session costs < 2 KB of heap', () => {

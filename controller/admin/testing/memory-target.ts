@@ -1,27 +1,33 @@
 /**
  * AdminTarget in memory: backends, connections and transactions as plain records, decisions by
- * a real PolicyEngine. It is the admin API's contract in executable form (the API's tests run
- * against it) and drives the dashboard without a switch. Transactions are simulated: start one
- * (the engine decides), finish it (a hand-off event with step times is emitted, the policy
- * retires it).
+ * a real PolicyEngine. It is the admin API's contract in executable form (the API's tests and the
+ * dashboard test run against it). Transactions are simulated: start one (the engine decides),
+ * finish it (a hand-off event with step times is emitted, the policy retires it).
+ *
+ * Test code: only tests and benchmarks import it (the lint forbids any other import of a
+ * `testing/` folder, and the build leaves it out). The shapes it reports are the real ones: the
+ * hand-off events of controller/handoff/events.ts, and the hand-off rules built by the hand-off's
+ * own ruleEntry (controller/handoff/rules.ts), shown the way the live target shows what it reads.
  */
-import { PrismError } from '../../core/errors.js';
-import type { BackendLoad, PolicyRequest, PolicyView } from '../policy/alrm.js';
-import { PolicyEngine } from '../policy/engine.js';
+import { PrismError } from '../../../core/errors.js';
+import type { ClientLink } from '../../controller.js';
+import type { HandoffEvent, Outcome, StepTimes } from '../../handoff/events.js';
+import { RULE_TABLES, ruleEntry, type RuleTarget } from '../../handoff/rules.js';
+import type { TableEntrySpec } from '../../p4rt/entry-codec.js';
+import type { BackendLoad, PolicyRequest, PolicyView } from '../../policy/alrm.js';
+import { PolicyEngine } from '../../policy/engine.js';
+import type { TcpRepairState } from '../../tcp/repair-state.js';
 import type {
   AdminTarget,
   BackendInfo,
   ConnectionDetail,
   ConnectionInfo,
-  HandoffEvent,
   HealthInfo,
   NewBackend,
-  Outcome,
-  StepTimes,
   TableEntryInfo,
   TargetStats,
   TransactionInfo,
-} from './admin-target.js';
+} from '../admin-target.js';
 
 interface MemBackend {
   spec: NewBackend;
@@ -42,24 +48,41 @@ interface MemConn {
   bytesIn: number;
   bytesOut: number;
   openedAtMs: number;
+  /** Switch port and MAC the client is reached through (the handoff_out rule's client_mac, port). */
+  link: ClientLink;
   txs: TransactionInfo[];
 }
 
-const TABLES = ['vip', 'l3', 'handoff_in', 'handoff_out'] as const;
+interface MemTx {
+  info: TransactionInfo;
+  conn: MemConn;
+  backend: MemBackend;
+  policy: string;
+  /** A read without a body: the real hand-off forces a zero window (transaction.ts). */
+  zeroWindow: boolean;
+}
+
+const TABLES = ['vip', 'l3', ...RULE_TABLES] as const;
 const HISTORY = 500;
 
 export interface MemoryTargetOptions {
   readonly backends?: readonly NewBackend[];
   readonly engine?: PolicyEngine;
   readonly vip?: string;
+  /** The VIP's MAC (the handoff_out rule's vip_mac). */
+  readonly vipMac?: string;
+  /** Where every simulated client is reached through. */
+  readonly clientLink?: ClientLink;
 }
 
 export class MemoryAdminTarget implements AdminTarget {
   readonly policies: PolicyEngine;
   readonly vip: string;
+  readonly vipMac: string;
+  readonly clientLink: ClientLink;
   readonly #backends = new Map<string, MemBackend>();
   readonly #conns = new Map<string, MemConn>();
-  readonly #tx = new Map<string, { info: TransactionInfo; conn: MemConn; backend: MemBackend; policy: string }>();
+  readonly #tx = new Map<string, MemTx>();
   readonly #recent: HandoffEvent[] = [];
   readonly #listeners = new Set<(e: HandoffEvent) => void>();
   readonly #startedAt = Date.now();
@@ -70,6 +93,8 @@ export class MemoryAdminTarget implements AdminTarget {
   constructor(opts: MemoryTargetOptions = {}) {
     this.policies = opts.engine ?? new PolicyEngine();
     this.vip = opts.vip ?? '10.0.0.100:80';
+    this.vipMac = opts.vipMac ?? '02:00:00:00:00:fe';
+    this.clientLink = opts.clientLink ?? { port: 1, mac: '02:00:00:00:00:01' };
     for (const b of opts.backends ?? []) this.#backends.set(b.name, this.#mem(b));
   }
 
@@ -123,33 +148,20 @@ export class MemoryAdminTarget implements AdminTarget {
   async readTables(table?: string): Promise<TableEntryInfo[]> {
     if (table !== undefined && !(TABLES as readonly string[]).includes(table)) throw new PrismError('PRISM_ERR_NOT_FOUND', `the pipeline has no table ${table}`);
     const [vipIp, vipPort] = this.vip.split(':');
-    const all: TableEntryInfo[] = [
-      { table: 'vip', match: { 'hdr.ipv4.dst_addr': vipIp, 'hdr.tcp.dst_port': Number(vipPort) }, action: 'to_controller', params: {}, priority: null },
+    const specs: TableEntrySpec[] = [
+      { table: 'vip', match: { 'hdr.ipv4.dst_addr': vipIp, 'hdr.tcp.dst_port': Number(vipPort) }, action: 'to_controller' },
       ...[...this.#backends.values()].map((b) => ({
         table: 'l3',
         match: { 'hdr.ipv4.dst_addr': { value: b.spec.ip, prefixLen: 32 } },
         action: 'route',
         params: { port: b.spec.port, dst_mac: b.spec.mac },
-        priority: null,
       })),
     ];
-    for (const { conn, backend } of this.#tx.values()) {
-      const [cip, cport] = conn.client.split(':');
-      all.push({
-        table: 'handoff_in',
-        match: { 'hdr.ipv4.src_addr': cip, 'hdr.ipv4.dst_addr': vipIp, 'hdr.tcp.src_port': Number(cport), 'hdr.tcp.dst_port': Number(vipPort) },
-        action: 'to_backend',
-        params: { backend_ip: backend.spec.ip, backend_mac: backend.spec.mac, port: backend.spec.port, clear_fin: 1 },
-        priority: null,
-      });
-      all.push({
-        table: 'handoff_out',
-        match: { 'hdr.ipv4.src_addr': backend.spec.ip, 'hdr.ipv4.dst_addr': cip, 'hdr.tcp.src_port': Number(vipPort), 'hdr.tcp.dst_port': Number(cport) },
-        action: 'from_backend',
-        params: { vip: vipIp, zero_window: 1, drop_rst: 1 },
-        priority: null,
-      });
+    for (const t of this.#tx.values()) {
+      const target: RuleTarget = { state: ruleState(t.conn.client, this.vip), backend: t.backend.spec, link: t.conn.link, vipMac: this.vipMac };
+      for (const rule of RULE_TABLES) specs.push(ruleEntry(rule, 'INSERT', target, t.zeroWindow));
     }
+    const all = specs.map(entryInfo);
     return table === undefined ? all : all.filter((e) => e.table === table);
   }
 
@@ -190,7 +202,7 @@ export class MemoryAdminTarget implements AdminTarget {
   openConnection(client: string, at = Date.now()): string {
     const id = `${client}-${this.vip}`;
     if (this.#conns.has(id)) throw new PrismError('PRISM_ERR_ALREADY_EXISTS', `connection ${id} exists`);
-    const c: MemConn = { id, client, vip: this.vip, state: 'ESTABLISHED', owner: 'controller', bytesIn: 0, bytesOut: 0, openedAtMs: at, txs: [] };
+    const c: MemConn = { id, client, vip: this.vip, state: 'ESTABLISHED', owner: 'controller', bytesIn: 0, bytesOut: 0, openedAtMs: at, link: this.clientLink, txs: [] };
     this.#conns.set(id, c);
     this.#packetIns += 2;
     this.#packetOuts += 1;
@@ -243,7 +255,8 @@ export class MemoryAdminTarget implements AdminTarget {
       decidedBy: d.source,
       cached: false,
     };
-    this.#tx.set(info.id, { info, conn: c, backend: b, policy: d.policy });
+    const zeroWindow = (req.method === 'GET' || req.method === 'HEAD') && req.contentLength === null;
+    this.#tx.set(info.id, { info, conn: c, backend: b, policy: d.policy, zeroWindow });
     c.txs.push(info);
     if (c.txs.length > 50) c.txs.shift();
     c.owner = b.spec.name;
@@ -354,4 +367,46 @@ export class MemoryAdminTarget implements AdminTarget {
       forcedNext: this.policies.forcedFor(c.id) ?? null,
     };
   }
+}
+
+/**
+ * The state a rule is built from. A rule reads only the 4-tuple; the sequence and window state
+ * is not simulated here and stays zero.
+ */
+function ruleState(client: string, vip: string): TcpRepairState {
+  const [remoteIp = '', remotePort] = client.split(':');
+  const [localIp = '', localPort] = vip.split(':');
+  return {
+    localIp,
+    localPort: Number(localPort),
+    remoteIp,
+    remotePort: Number(remotePort),
+    sndUna: 0,
+    sndNxt: 0,
+    rcvNxt: 0,
+    sndWl1: 0,
+    sndWnd: 0,
+    sndWndRaw: 0,
+    maxWindow: 0,
+    rcvWnd: 0,
+    rcvWup: 0,
+    wscaleOk: false,
+    sndWscale: 0,
+    rcvWscale: 0,
+    mss: 0,
+    sackPermitted: false,
+    timestamps: false,
+    tsVal: 0,
+    tsOffset: 0,
+    tsRecent: 0,
+    exportedAtMs: 0,
+  };
+}
+
+/** An entry as the live target shows one it read back: LPM matches as "a.b.c.d/len". */
+function entryInfo(spec: TableEntrySpec): TableEntryInfo {
+  const match = Object.fromEntries(
+    Object.entries(spec.match ?? {}).map(([k, v]) => [k, typeof v === 'object' && v !== null && 'prefixLen' in v ? `${String(v.value)}/${v.prefixLen}` : v]),
+  );
+  return { table: String(spec.table), match, action: spec.action === undefined ? null : String(spec.action), params: spec.params ?? {}, priority: spec.priority ?? null };
 }
