@@ -36,12 +36,33 @@ export interface P4Target {
   counterProperty(name: string): string;
   /** Statement that counts a hit in a direct counter inside an action (TNA), or null (v1model counts automatically). */
   countInAction(name: string): string | null;
+  /**
+   * Statement(s) that drop the packet after an action that asked for a drop under an `if`, when
+   * the target cannot drop there itself; absent when `drop()` is valid anywhere in an action (TNA:
+   * an assignment). p4c's BMv2 back end refuses an extern call (`mark_to_drop`) under a condition
+   * in an action ("Conditional execution in actions unsupported on this target"), so on v1model
+   * such an action sets `meta.drop_pending` and the control drops right after the table
+   * application or action call that may have run it (`emitStatements`).
+   */
+  readonly deferredDrop?: () => string[];
 }
 
 export const HEADERS_STRUCT = 'headers_t';
 export const METADATA_STRUCT = 'local_metadata_t';
 /** Local metadata field where the TNA parser deposits the TCP checksum residual (see emit-tna.ts). */
 export const TCP_CSUM_RESIDUAL_FIELD = 'tcp_csum_residual';
+/** Local metadata flag of a drop asked for under an `if` in an action, on targets with `deferredDrop`. */
+export const DROP_PENDING_FIELD = 'drop_pending';
+
+/** True when the action drops under a condition (an `if` around a `drop`, at any depth). */
+export function dropsConditionally(a: ActionDef): boolean {
+  return a.body.some((prim) => prim.op === 'if' && [...walkPrimitives(prim.then)].some((x) => x.op === 'drop'));
+}
+
+/** True when some action of the pipeline drops under a condition (the shared include then has `drop_pending`). */
+export function hasConditionalDrop(p: Pipeline): boolean {
+  return p.actions.some(dropsConditionally);
+}
 
 export function headerType(name: string): string {
   return `${name}_t`;
@@ -78,6 +99,8 @@ export function emitSharedInclude(p: Pipeline): string {
   out.comment('Per-packet scratch state: csum_dirty is set by actions that rewrite checksummed fields.');
   out.block(`struct ${METADATA_STRUCT} {`, () => {
     out.line('bit<1> csum_dirty;');
+    // v1model only (a drop under an `if` in an action, acted on after the table); TNA never reads it.
+    if (hasConditionalDrop(p)) out.line(`bit<1> ${DROP_PENDING_FIELD};`);
     if (p.checksums) out.line('bit<16> l4_len;');
     // TNA only (the incremental TCP checksum); v1model never reads it.
     if (p.checksums) out.line(`bit<16> ${TCP_CSUM_RESIDUAL_FIELD};`);
@@ -98,8 +121,8 @@ function operand(p: Pipeline, o: Operand): string {
   }
 }
 
-/** The P4 statements of one primitive. */
-function primitive(p: Pipeline, t: P4Target, prim: Primitive, out: Printer): void {
+/** The P4 statements of one primitive; `conditional` inside an `if` of the action. */
+function primitive(p: Pipeline, t: P4Target, prim: Primitive, out: Printer, conditional = false): void {
   switch (prim.op) {
     case 'assign': {
       const bits = findField(p, prim.dst).bits;
@@ -121,7 +144,8 @@ function primitive(p: Pipeline, t: P4Target, prim: Primitive, out: Printer): voi
       break;
     }
     case 'drop':
-      out.lines_(t.drop());
+      if (conditional && t.deferredDrop) out.line(`meta.${DROP_PENDING_FIELD} = 1;`);
+      else out.lines_(t.drop());
       break;
     case 'clearTcpFlag':
       out.line(`hdr.tcp.flags = hdr.tcp.flags & ${hex(0xff & ~TCP_FLAG_BITS[prim.flag], 2).replace('0x', '8w0x')};`);
@@ -138,7 +162,7 @@ function primitive(p: Pipeline, t: P4Target, prim: Primitive, out: Printer): voi
           ? `${prim.cond.param} == 1`
           : `(hdr.tcp.flags & ${hex(TCP_FLAG_BITS[prim.cond.flag], 2).replace('0x', '8w0x')}) != 0`;
       out.block(`if (${cond}) {`, () => {
-        for (const inner of prim.then) primitive(p, t, inner, out);
+        for (const inner of prim.then) primitive(p, t, inner, out, true);
       });
       break;
     }
@@ -195,36 +219,58 @@ export function emitTables(p: Pipeline, t: P4Target, out: Printer, actionName: (
   }
 }
 
-export function emitStatements(p: Pipeline, body: readonly Statement[], out: Printer): void {
+/**
+ * The statements of a control's `apply` block. With a target that defers conditional drops
+ * (`P4Target.deferredDrop`), a table application or action call that may run an action dropping
+ * under a condition is followed by the target's drop check, on every path out of it: at the top
+ * of a hit branch (any action of the table may run) and of a miss branch (the default action, or
+ * any action of the table when the default is not const), before their own statements and so
+ * before an `exit`.
+ */
+export function emitStatements(p: Pipeline, body: readonly Statement[], out: Printer, t?: P4Target): void {
+  const check = (actions: readonly string[]): string[] =>
+    t?.deferredDrop && actions.some((a) => p.actions.some((x) => x.name === a && dropsConditionally(x))) ? t.deferredDrop() : [];
+  const branch = (lines: readonly string[], stmts: readonly Statement[]): (() => void) => () => {
+    out.lines_(lines);
+    emitStatements(p, stmts, out, t);
+  };
   for (const s of body) {
     switch (s.kind) {
       case 'apply': {
         const hit = s.hit ?? [];
         const miss = s.miss ?? [];
-        if (hit.length > 0) {
-          out.block(`if (${s.table}.apply().hit) {`, () => emitStatements(p, hit, out), miss.length > 0 ? '} else {' : '}');
-          if (miss.length > 0) {
-            out.indented(() => emitStatements(p, miss, out));
+        const table = p.tables.find((x) => x.name === s.table);
+        // A hit runs any action of the table; a miss the default action, which the controller may
+        // change to any of them unless it is const. (The default is one of the table's actions.)
+        const onHit = table ? check(table.actions) : [];
+        const onMiss = table ? check(table.constDefault ? [table.defaultAction.action] : table.actions) : [];
+        if (hit.length === 0 && miss.length === 0) {
+          out.line(`${s.table}.apply();`);
+          out.lines_(onHit); // covers both outcomes
+        } else if (hit.length > 0 || onHit.length > 0) {
+          const hasMiss = miss.length > 0 || onMiss.length > 0;
+          out.block(`if (${s.table}.apply().hit) {`, branch(onHit, hit), hasMiss ? '} else {' : '}');
+          if (hasMiss) {
+            out.indented(branch(onMiss, miss));
             out.line('}');
           }
-        } else if (miss.length > 0) {
-          out.block(`if (${s.table}.apply().miss) {`, () => emitStatements(p, miss, out));
         } else {
-          out.line(`${s.table}.apply();`);
+          out.block(`if (${s.table}.apply().miss) {`, branch(onMiss, miss));
         }
         break;
       }
       case 'ifValid': {
         const otherwise = s.else ?? [];
-        out.block(`if (hdr.${s.header}.isValid()) {`, () => emitStatements(p, s.then, out), otherwise.length > 0 ? '} else {' : '}');
+        out.block(`if (hdr.${s.header}.isValid()) {`, () => emitStatements(p, s.then, out, t), otherwise.length > 0 ? '} else {' : '}');
         if (otherwise.length > 0) {
-          out.indented(() => emitStatements(p, otherwise, out));
+          out.indented(() => emitStatements(p, otherwise, out, t));
           out.line('}');
         }
         break;
       }
       case 'call':
         out.line(`${s.action}(${s.args.map((x) => hex(x)).join(', ')});`);
+        out.lines_(check([s.action]));
         break;
       case 'exit':
         out.line('exit;');

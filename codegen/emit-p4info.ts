@@ -1,8 +1,9 @@
 /**
- * P4Info (p4.config.v1.P4Info) of a pipeline, as p4c would write it for the generated v1model
- * program: the same ids (pinned with @id), fully qualified names (`MyIngress.handoff_in`),
- * aliases, match kinds and widths. Returned as the message object, its binary encoding and its
- * text format.
+ * P4Info (p4.config.v1.P4Info) of a pipeline, as p4c (v1.2.4.8, docs/codegen.md) writes it for
+ * the generated v1model program: the same ids (pinned with @id), fully qualified names
+ * (`MyIngress.handoff_in`), aliases, match kinds and widths, and the same optional fields.
+ * test/integration/p4c-bmv2.test.ts compares the two. Returned as the message object, its binary
+ * encoding and its text format.
  */
 import { lookupMessageType } from '../core/proto.js';
 import {
@@ -18,18 +19,6 @@ import { toTextProto } from './textproto.js';
 
 const MATCH_TYPE: Readonly<Record<MatchKind, string>> = { exact: 'EXACT', lpm: 'LPM', ternary: 'TERNARY' };
 
-/** Action arguments as P4Runtime bytestrings: big-endian, ceil(bits/8) bytes (P4Runtime spec 8.4). */
-function argBytes(value: bigint, bits: number): Buffer {
-  const n = Math.ceil(bits / 8);
-  const b = Buffer.alloc(n);
-  let v = value;
-  for (let i = n - 1; i >= 0; i--) {
-    b[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return b;
-}
-
 /** The P4Info as a plain object in the protobuf's field names. */
 export function buildP4Info(p: Pipeline, arch = 'v1model'): Record<string, unknown> {
   const tables = p.tables.map((t) => {
@@ -43,11 +32,9 @@ export function buildP4Info(p: Pipeline, arch = 'v1model'): Record<string, unkno
         match_type: MATCH_TYPE[k.match],
       })),
       action_refs: t.actions.map((a) => ({ id: findAction(p, a).id })),
+      // No initial_default_action (P4Runtime 1.4): p4c v1.2.4.8, the reference compiler, does not
+      // write it. The default action is in the program (and in the BMv2 JSON).
       ...(t.constDefault ? { const_default_action_id: da.id } : {}),
-      initial_default_action: {
-        action_id: da.id,
-        arguments: t.defaultAction.args.map((v, i) => ({ param_id: i + 1, value: argBytes(v, da.params[i]?.bits ?? 8) })),
-      },
       ...(t.directCounterId !== undefined ? { direct_resource_ids: [t.directCounterId] } : {}),
       size: t.size,
     };
@@ -80,6 +67,8 @@ export function buildP4Info(p: Pipeline, arch = 'v1model'): Record<string, unkno
     actions,
     direct_counters: directCounters,
     controller_packet_metadata: controllerPacketMetadata,
+    // p4c always writes type_info, empty for programs without P4Runtime-translated or serializable types.
+    type_info: {},
   };
 }
 

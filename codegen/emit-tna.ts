@@ -276,7 +276,7 @@ export function emitTna(p: Pipeline, sharedInclude: string): string {
       emitCounters(p, tna, out);
       emitActions(p, tna, out);
       emitTables(p, tna, out);
-      out.block('apply {', () => emitStatements(p, p.ingress, out));
+      out.block('apply {', () => emitStatements(p, p.ingress, out, tna));
     },
   );
   out.blank();

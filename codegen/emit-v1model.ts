@@ -1,10 +1,14 @@
 /**
  * P4_16 for the v1model architecture (p4c's BMv2 backend, simple_switch_grpc).
  * Checksums are recomputed with update_checksum / update_checksum_with_payload when an action set
- * `csum_dirty`; the CPU port carries packet_in / packet_out (@controller_header).
+ * `csum_dirty`; the CPU port carries packet_in / packet_out (@controller_header). A drop under an
+ * `if` in an action sets `drop_pending`, and the control calls mark_to_drop after the table. The
+ * ingress control starts with mark_to_drop, so a packet that no action forwards is dropped (BMv2
+ * would otherwise send it to port 0), as on the other targets.
  */
 import type { Pipeline } from './ir.js';
 import {
+  DROP_PENDING_FIELD,
   HEADERS_STRUCT,
   METADATA_STRUCT,
   deparsedHeaders,
@@ -30,6 +34,8 @@ const v1model: P4Target = {
   directCounter: (name) => `direct_counter(CounterType.packets_and_bytes) ${name};`,
   counterProperty: (name) => `counters = ${name};`,
   countInAction: () => null,
+  // mark_to_drop is an extern call: p4c refuses it under an `if` in an action (emit-p4-common.ts).
+  deferredDrop: () => [`if (meta.${DROP_PENDING_FIELD} == 1) {`, '    mark_to_drop(standard_metadata);', '}'],
 };
 
 export function emitV1model(p: Pipeline, sharedInclude: string): string {
@@ -63,7 +69,13 @@ export function emitV1model(p: Pipeline, sharedInclude: string): string {
       emitCounters(p, v1model, out);
       emitActions(p, v1model, out);
       emitTables(p, v1model, out);
-      out.block('apply {', () => emitStatements(p, p.ingress, out));
+      out.block('apply {', () => {
+        // egress_spec starts at 0, a real port on BMv2: without this, a packet no action forwards
+        // would leave on port 0 instead of being dropped as on the eBPF and TNA targets.
+        out.comment('No egress port until an action forwards: what nothing forwards is dropped.');
+        out.lines_(v1model.drop());
+        emitStatements(p, p.ingress, out, v1model);
+      });
     },
   );
   out.blank();

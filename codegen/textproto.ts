@@ -23,6 +23,7 @@ function escapeBytes(b: Uint8Array): string {
 
 function isDefault(field: protobuf.Field, v: unknown): boolean {
   if (v === undefined || v === null) return true;
+  if (field.map) return Object.keys(v as object).length === 0;
   if (field.repeated) return (v as unknown[]).length === 0;
   if (field.resolvedType instanceof protobuf.Type) return false;
   if (field.partOf) return false; // a set oneof member is printed even when zero
@@ -34,7 +35,7 @@ function isDefault(field: protobuf.Field, v: unknown): boolean {
   return false;
 }
 
-function scalar(field: protobuf.Field, v: unknown): string {
+function scalar(field: protobuf.FieldBase, v: unknown): string {
   if (field.resolvedType instanceof protobuf.Enum) {
     const name = field.resolvedType.valuesById[Number(v)];
     return name ?? String(v);
@@ -52,6 +53,10 @@ function printMessage(type: protobuf.Type, msg: protobuf.Message, out: Printer):
     const v = obj[field.name];
     if (isDefault(field, v)) continue;
     if (field.partOf && (obj[field.partOf.name] as string | undefined) !== undefined && obj[field.partOf.name] !== field.name) continue;
+    if (field instanceof protobuf.MapField) {
+      printMap(field, v as Record<string, unknown>, out);
+      continue;
+    }
     const values = field.repeated ? (v as unknown[]) : [v];
     for (const item of values) {
       if (field.resolvedType instanceof protobuf.Type) {
@@ -61,6 +66,23 @@ function printMessage(type: protobuf.Type, msg: protobuf.Message, out: Printer):
         out.line(`${field.name}: ${scalar(field, item)}`);
       }
     }
+  }
+}
+
+/** A map field as protoc prints it: one `name { key: ... value ... }` entry per key, keys sorted. */
+function printMap(field: protobuf.MapField, v: Record<string, unknown>, out: Printer): void {
+  const keys = Object.keys(v).sort((a, b) => (field.keyType === 'string' ? (a < b ? -1 : a > b ? 1 : 0) : Number(BigInt(a) - BigInt(b))));
+  for (const key of keys) {
+    out.block(`${field.name} {`, () => {
+      out.line(`key: ${field.keyType === 'string' ? `"${escapeBytes(Buffer.from(key, 'utf8'))}"` : key}`);
+      const item = v[key];
+      if (field.resolvedType instanceof protobuf.Type) {
+        const sub = field.resolvedType;
+        out.block('value {', () => printMessage(sub, item as protobuf.Message, out));
+      } else {
+        out.line(`value: ${scalar(field, item)}`);
+      }
+    });
   }
 }
 

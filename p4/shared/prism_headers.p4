@@ -80,6 +80,7 @@ struct headers_t {
 // Per-packet scratch state: csum_dirty is set by actions that rewrite checksummed fields.
 struct local_metadata_t {
     bit<1> csum_dirty;
+    bit<1> drop_pending;
     bit<16> l4_len;
     bit<16> tcp_csum_residual;
     bit<6> _pad;

@@ -80,6 +80,8 @@ control RouterIngress(inout headers_t hdr, inout local_metadata_t meta, inout st
     }
 
     apply {
+        // No egress port until an action forwards: what nothing forwards is dropped.
+        mark_to_drop(standard_metadata);
         if (hdr.ipv4.isValid()) {
             if (acl.apply().miss) {
                 routes.apply();

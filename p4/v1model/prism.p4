@@ -119,7 +119,7 @@ control MyIngress(inout headers_t hdr, inout local_metadata_t meta, inout standa
         }
         if (drop_rst == 1) {
             if ((hdr.tcp.flags & 8w0x04) != 0) {
-                mark_to_drop(standard_metadata);
+                meta.drop_pending = 1;
             }
         }
         meta.csum_dirty = 1;
@@ -194,6 +194,8 @@ control MyIngress(inout headers_t hdr, inout local_metadata_t meta, inout standa
     }
 
     apply {
+        // No egress port until an action forwards: what nothing forwards is dropped.
+        mark_to_drop(standard_metadata);
         if (hdr.packet_out.isValid()) {
             send_packet_out();
             exit;
@@ -207,6 +209,9 @@ control MyIngress(inout headers_t hdr, inout local_metadata_t meta, inout standa
                 exit;
             } else {
                 if (handoff_out.apply().hit) {
+                    if (meta.drop_pending == 1) {
+                        mark_to_drop(standard_metadata);
+                    }
                     exit;
                 } else {
                     if (vip.apply().hit) {

@@ -8,7 +8,8 @@ import { emitEbpf, pipelineLayouts } from '../../codegen/emit-ebpf.js';
 import { PIPELINES, prismPipeline } from '../../codegen/pipelines/index.js';
 import { validatePipeline } from '../../codegen/validate.js';
 import type { Pipeline } from '../../codegen/ir.js';
-import { decodeMessage } from '../../core/proto.js';
+import { decodeMessage, lookupMessageType } from '../../core/proto.js';
+import { toTextProto } from '../../codegen/textproto.js';
 import { lpmPrefixLength } from '../../codegen/ebpf-layout.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -97,6 +98,41 @@ describe('v1model emitter', () => {
     expect(out).toContain('        counters = handoff_in_counter;');
     expect(out).toContain('        const default_action = no_handoff_in();');
   });
+  it('drops what no action forwards (egress_spec 0 is a real port on BMv2)', () => {
+    expect(out).toContain('    apply {\n        // No egress port until an action forwards: what nothing forwards is dropped.\n        mark_to_drop(standard_metadata);\n        if (hdr.packet_out.isValid()) {');
+  });
+  it('defers a drop under an if in an action to the control: p4c refuses mark_to_drop there', () => {
+    const body = out.slice(out.indexOf('action from_backend('), out.indexOf('action route('));
+    expect(body).toContain('            if ((hdr.tcp.flags & 8w0x04) != 0) {\n                meta.drop_pending = 1;\n            }');
+    expect(body).not.toContain('mark_to_drop');
+    // Checked where a hit may have run from_backend, before the exit; the const default cannot.
+    expect(out).toContain(
+      [
+        '                if (handoff_out.apply().hit) {',
+        '                    if (meta.drop_pending == 1) {',
+        '                        mark_to_drop(standard_metadata);',
+        '                    }',
+        '                    exit;',
+        '                } else {',
+        '                    if (vip.apply().hit) {',
+      ].join('\n'),
+    );
+    expect(out.match(/meta\.drop_pending == 1/g)).toHaveLength(1);
+    expect(String(generate(prismPipeline, ['v1model']).get('shared/prism_headers.p4'))).toContain('    bit<1> drop_pending;\n');
+    expect(String(generate(PIPELINES.l3!, ['v1model']).get('shared/l3_headers.p4'))).not.toContain('drop_pending');
+  });
+  it('checks a deferred drop on both outcomes of a table whose default the controller may change', () => {
+    const p: Pipeline = {
+      ...prismPipeline,
+      actions: prismPipeline.actions.map((a) => (a.name === 'route' ? { ...a, body: [...a.body, { op: 'if', cond: { kind: 'tcpFlagSet', flag: 'rst' }, then: [{ op: 'drop' }] }] } : a)),
+    };
+    const text = String(generate(p, ['v1model']).get('v1model/prism.p4'));
+    // l3 has no branches: one check after it; its default (drop) is not const.
+    expect(text).toContain('            l3.apply();\n            if (meta.drop_pending == 1) {\n                mark_to_drop(standard_metadata);\n            }\n');
+    // TNA drops in place (an assignment), with no flag.
+    const tna = String(generate(p, ['tna']).get('tna/prism.p4'));
+    expect(tna).not.toContain('drop_pending');
+  });
 });
 
 describe('P4Info emitter', () => {
@@ -132,6 +168,42 @@ describe('P4Info emitter', () => {
       [1, 'ingress_port', 9],
       [2, '_pad', 7],
     ]);
+  });
+  it('writes the optional fields p4c 1.2.4.8 writes: no initial_default_action, an empty type_info', () => {
+    expect(decoded.tables.map((t: any) => t.initial_default_action)).toEqual(decoded.tables.map(() => null));
+    expect(decoded.tables.find((t: any) => t.preamble.alias === 'vip').const_default_action_id).toBe(0x01000001);
+    expect(decoded.type_info).toEqual({ structs: {}, headers: {}, header_unions: {}, enums: {}, error: null, serializable_enums: {}, new_types: {} });
+    expect(info.text.endsWith('\ntype_info {\n}\n')).toBe(true);
+  });
+  it('prints map fields as protoc does: one entry per key, keys sorted, empty maps left out', () => {
+    const type = lookupMessageType('p4.config.v1.P4TypeInfo');
+    const msg = type.fromObject({ new_types: { b_t: { original_type: { bitstring: { bit: { bitwidth: 9 } } } }, a_t: { translated_type: { uri: 'u', sdn_bitwidth: 32 } } } });
+    expect(toTextProto(type, msg)).toBe(
+      [
+        'new_types {',
+        '  key: "a_t"',
+        '  value {',
+        '    translated_type {',
+        '      uri: "u"',
+        '      sdn_bitwidth: 32',
+        '    }',
+        '  }',
+        '}',
+        'new_types {',
+        '  key: "b_t"',
+        '  value {',
+        '    original_type {',
+        '      bitstring {',
+        '        bit {',
+        '          bitwidth: 9',
+        '        }',
+        '      }',
+        '    }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
   });
   it('writes a text format that protoc would write', () => {
     expect(info.text).toContain('tables {\n  preamble {\n    id: 33554433\n    name: "MyIngress.handoff_in"\n    alias: "handoff_in"\n  }\n');
