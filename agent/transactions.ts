@@ -43,6 +43,8 @@ interface Tx {
 /** Longest next-request head a kept transaction reports; a longer one goes back at Release (the controller answers 431). */
 const MAX_NEXT_HEAD = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** The window of the load report's recent throughput (ms). */
+const THROUGHPUT_WINDOW_MS = 5000;
 
 export interface ServerTransactionsOptions {
   readonly name: string;
@@ -61,7 +63,11 @@ export class ServerTransactions implements TransactionHost {
   readonly #abortListeners: ((id: bigint, reason: string) => void)[] = [];
   readonly #nextListeners: ((report: NextRequestReport) => void)[] = [];
   readonly #backendIp: Buffer;
-  #bytesWindow: { at: number; bytes: number }[] = [];
+  /** Response bytes of the last THROUGHPUT_WINDOW_MS, oldest first, and their sum (a sliding window). */
+  readonly #bytesWindow: { at: number; bytes: number }[] = [];
+  #bytesInWindow = 0;
+  /** Index of the oldest entry still in the window. */
+  #bytesHead = 0;
 
   constructor(opts: ServerTransactionsOptions) {
     this.#opts = opts;
@@ -112,6 +118,7 @@ export class ServerTransactions implements TransactionHost {
         tx.phase = 'done';
         tx.bytesSent = BigInt(r.bytesSent);
         this.#bytesWindow.push({ at: Date.now(), bytes: r.bytesSent });
+        this.#bytesInWindow += r.bytesSent;
         let released: ReleaseResult | undefined;
         if (tx.releaseOnDone) {
           try {
@@ -239,16 +246,27 @@ export class ServerTransactions implements TransactionHost {
     this.#nextListeners.push(listener);
   }
 
+  /** Computed for every Prepare answer and Done: constant work per call, not per transaction kept. */
   load(): LoadReport {
     const now = Date.now();
-    this.#bytesWindow = this.#bytesWindow.filter((b) => now - b.at < 5000);
-    const bytes = this.#bytesWindow.reduce((n, b) => n + b.bytes, 0);
+    const w = this.#bytesWindow;
+    while (this.#bytesHead < w.length && now - w[this.#bytesHead]!.at >= THROUGHPUT_WINDOW_MS) this.#bytesInWindow -= w[this.#bytesHead++]!.bytes;
+    if (this.#bytesHead > 1024 && this.#bytesHead * 2 > w.length) {
+      w.splice(0, this.#bytesHead);
+      this.#bytesHead = 0;
+    }
+    let started = 0;
+    let prepared = 0;
+    for (const t of this.#tx.values()) {
+      if (t.phase === 'started') started++;
+      else if (t.phase === 'prepared') prepared++;
+    }
     return {
       agent: this.#opts.name,
-      active_transactions: [...this.#tx.values()].filter((t) => t.phase === 'started').length,
-      queue_length: [...this.#tx.values()].filter((t) => t.phase === 'prepared').length,
+      active_transactions: started,
+      queue_length: prepared,
       cpu_utilization: 0,
-      recent_throughput_bps: String(Math.round((bytes * 8) / 5)),
+      recent_throughput_bps: String(Math.round((this.#bytesInWindow * 8 * 1000) / THROUGHPUT_WINDOW_MS)),
       timestamp_ms: String(now),
     };
   }
