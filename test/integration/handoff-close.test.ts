@@ -144,19 +144,18 @@ suite('Connection: close and HTTP/1.0: the controller closes after the response'
     const dir = `/tmp/prism-close-${process.pid}`;
     await ctx.client().exec(['mkdir', '-p', dir]);
     try {
-      const t0 = Date.now();
       const r = await ctx.client().exec(
         ['curl', '-sS', '--fail', '--http1.0', '--max-time', '10', '-o', `${dir}/body`, '-w', '%{http_code} %header{x-content-sha256} %{time_total}', 'http://10.0.0.100/bytes/300000?seed=21'],
         { timeoutMs: 15_000 },
       );
-      const wall = Date.now() - t0;
       const [code, sha, total] = r.stdout.trim().split(' ');
       expect(code).toBe('200');
       expect(sha).toBe(deterministicSha256(300000, 21));
       const sum = await ctx.client().exec(['sha256sum', `${dir}/body`]);
       expect(sum.stdout.split(' ')[0]).toBe(sha);
+      // curl's own clock, from its start to the end of the transfer (a process spawn under a
+      // loaded CI machine is not what this measures).
       expect(Number(total)).toBeLessThan(1);
-      expect(wall).toBeLessThan(1500); // including `ip netns exec` and curl's start
     } finally {
       await ctx.client().exec(['rm', '-rf', dir]);
     }
