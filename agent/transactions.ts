@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import { logger } from '../core/log.js';
 import { closeSilently, leaveRepair, restore } from '../native/repair.js';
 import { RefusedError } from './agent-server.js';
-import { freezeSocket, peekUnreadPrefix, readAside, socketFromFd } from './repair-socket.js';
+import { freezeSocket, peekUnreadPrefix, readAside, setUnreadPrefix, socketFromFd } from './repair-socket.js';
 import { handToServer } from './takeover.js';
 import type { LoadReport, NextRequestReport, PrepareSpec, ReleaseResult, TransactionDone, TransactionHost } from './transaction-host.js';
 
@@ -38,6 +38,12 @@ interface Tx {
   stopWatch?: (() => void) | undefined;
   /** Release at Done (not kept): Done carries the released connection. */
   readonly releaseOnDone: boolean;
+  /**
+   * The bytes the controller ACKed (the request, body bytes, anything after them), until Start
+   * hands them to the takeover as the socket's unread prefix: they need not go through the
+   * kernel's receive queue to be read straight back out of it.
+   */
+  acked?: Buffer | undefined;
 }
 
 /** Longest next-request head a kept transaction reports; a longer one goes back at Release (the controller answers 431). */
@@ -80,12 +86,14 @@ export class ServerTransactions implements TransactionHost {
     if (spec.deadlineMs && spec.deadlineMs < Date.now()) throw new RefusedError('REFUSE_REASON_DEADLINE_EXCEEDED', 'the deadline has passed');
     let fd: number;
     try {
-      fd = restore({ ...spec.state, recvQueue: Buffer.concat([spec.request, spec.body]) }, { localIp: this.#backendIp });
+      // rcv_nxt already counts the ACKed bytes; the receive queue starts empty at it.
+      fd = restore({ ...spec.state, recvQueue: Buffer.alloc(0) }, { localIp: this.#backendIp });
     } catch (err) {
       throw new RefusedError('REFUSE_REASON_REPAIR_FAILED', (err as Error).message);
     }
     const keepMs = spec.keepMs ?? 0;
-    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n, keepMs, releaseOnDone: spec.releaseOnDone === true && keepMs === 0 };
+    const acked = Buffer.concat([spec.request, spec.body]);
+    const tx: Tx = { id: spec.id, phase: 'prepared', fd, bytesSent: 0n, keepMs, releaseOnDone: spec.releaseOnDone === true && keepMs === 0, acked };
     this.#track(tx, spec.deadlineMs);
   }
 
@@ -104,6 +112,10 @@ export class ServerTransactions implements TransactionHost {
     const socket = socketFromFd(tx.fd, { startReading: false });
     socket.on('error', (err) => log.debug({ tx: String(id), err: err.message }, 'socket error'));
     tx.socket = socket;
+    // The takeover reads the unread prefix first; whatever the request does not use goes back
+    // at Release as unread, like the receive queue's bytes would (nothing ACKed is lost).
+    if (tx.acked && tx.acked.length > 0) setUnreadPrefix(socket, tx.acked);
+    tx.acked = undefined;
     this.#serve(tx);
   }
 
