@@ -39,6 +39,7 @@ const DEBIAN_PACKAGES = [
   'iperf3', // bulk TCP throughput in the switch benchmark
   'chromium', // headless browser for the admin dashboard test (playwright-core drives /usr/bin/chromium)
   'nginx', // the reverse proxy prism is compared with in the hand-off benchmark
+  'mininet', // topologies/mininet/prism_mininet.py and its test (mnexec, Python module for /usr/bin/python3); no Open vSwitch (--no-install-recommends)
 ];
 
 function log(msg) {

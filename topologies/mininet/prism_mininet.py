@@ -90,7 +90,14 @@ class PrismTopo(Topo):
         if controller_host:
             # The controller's own host: no data-plane link, only loopback (its admin API on
             # 127.0.0.1:8080 there); it reaches the switch and the agents over unix sockets.
-            self.addHost('ctl', ip=None)
+            self.addHost('ctl', cls=ControllerHost, ip=None)
+
+
+class ControllerHost(Host):
+    """A host with no data-plane interface (ctl): nothing to configure, and no warning about it."""
+
+    def defaultIntf(self):
+        return self.intfs[min(self.intfs)] if self.intfs else None
 
 
 class P4Switch(Switch):
@@ -161,13 +168,21 @@ class P4Switch(Switch):
                                                                           self.log_file, tail(self.log_file)))
             if sock is None or os.path.exists(sock):
                 return
+            failed = startup_error(self.log_file)
+            if failed:
+                raise RuntimeError('%s (%s) failed to start: %s' % (self.name, self.target, failed))
             time.sleep(0.1)
         raise RuntimeError('%s: P4Runtime socket %s did not appear within 30 s; see %s:\n%s' % (self.name, sock, self.log_file,
                                                                                                 tail(self.log_file)))
 
-    def stop(self, deleteIntfs=True):
+    def stop_switch(self):
+        """Ends the switch process. Called before net.stop(), which deletes the links before it stops
+        switches: the switch should not run on interfaces that vanish under it."""
         stop_process(self.proc)
         self.proc = None
+
+    def stop(self, deleteIntfs=True):
+        self.stop_switch()
         Switch.stop(self, deleteIntfs)
 
 
@@ -176,17 +191,75 @@ class Terminated(Exception):
 
 
 def stop_process(proc, timeout=10):
-    """SIGTERM, then SIGKILL after `timeout` seconds, to one process we started (and its group)."""
+    """SIGTERM, then SIGKILL after `timeout` seconds, to one process we started and its group.
+
+    Every process started here leads its own process group: Popen(start_new_session=True), or a
+    Mininet host's popen(), whose `mnexec -d` calls setsid(). So the group is the process and what
+    it started (p4c's driver and its back end, for example), and nothing of anyone else's.
+    """
     if proc is None or proc.poll() is not None:
         return
+    own_group = _leads_group(proc.pid)
+    def signal_it(sig):
+        try:
+            if own_group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    signal_it(signal.SIGTERM)
     try:
-        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        signal_it(signal.SIGKILL)
         proc.wait(5)
+    if own_group:
+        # The leader is gone; whatever it left in its group goes too, and is reaped (by init, for
+        # orphans) before we go on: a bounded wait until the group is empty.
+        deadline = time.time() + 2
+        while time.time() < deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.02)
+
+
+def _leads_group(pid):
+    try:
+        return os.getpgid(pid) == pid
     except ProcessLookupError:
-        pass
+        return False
+
+
+def start_checked(cmd, procs, name, log_file):
+    """Starts a command that must succeed, in its own process group, stoppable by the cleanup
+    (`procs`). Returns finish(): waits for it, raises if it failed, warns with what it printed."""
+    with open(log_file, 'ab') as log:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    procs.append((name, p, log_file))
+
+    def finish():
+        code = p.wait()
+        if code != 0:
+            raise RuntimeError('%s exited with %d:\n%s' % (' '.join(cmd), code, tail(log_file)))
+        printed = tail(log_file, 40).strip()
+        if printed:
+            warn('*** %s printed:\n%s\n' % (name, printed))
+    return finish
+
+
+def startup_error(log_file):
+    """The error line `prism <command>` printed, if it failed: `prism: <message> [<code>]`.
+
+    A prism daemon that fails after it opened a gRPC channel prints this and may stay alive (the
+    channel holds the event loop), so waiting for it to exit is not enough.
+    """
+    for line in tail(log_file, 50).splitlines():
+        if line.startswith('prism: '):
+            return line
+    return None
 
 
 def port_open(host, port):
@@ -244,16 +317,25 @@ def wait_for(cond, seconds, what, proc=None, log_file=None):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError('%s exited with %s while waiting for %s:\n%s' % (what, proc.returncode, what,
                                                                                tail(log_file) if log_file else ''))
+        failed = startup_error(log_file) if log_file else None
+        if failed:
+            raise RuntimeError('%s failed to start: %s' % (what, failed))
         time.sleep(0.1)
     raise RuntimeError('timed out after %d s waiting for %s%s' % (seconds, what,
                                                                   (':\n' + tail(log_file)) if log_file else ''))
 
 
-def choose_target(args):
-    """Decides embedded or bmv2; for bmv2 compiles the v1model program with p4c unless given."""
+def choose_target(args, procs):
+    """Decides embedded or bmv2; for bmv2 starts compiling the v1model program with p4c unless given.
+
+    Returns a function that waits for the compile (a no-op when there is none): simple_switch_grpc
+    starts without a program, so only the controller needs p4c's output, and the compile runs while
+    Mininet, the switch and the agents start. p4c runs as one of `procs`, so that SIGTERM during the
+    compile stops it (the driver and its back end) with the rest.
+    """
     args.switch_target = 'embedded'
     if not args.bmv2:
-        return
+        return lambda: None
     why = None
     if args.external_switch:
         if not args.bmv2_json:
@@ -264,26 +346,33 @@ def choose_target(args):
         why = 'p4c is not on PATH and no --bmv2-json was given'
     if why:
         if args.require_bmv2:
-            raise SystemExit('prism_mininet: --bmv2 asked but %s (see docs/mininet.md)' % why)
+            sys.stderr.write('prism_mininet: --bmv2 asked but %s (see docs/mininet.md)\n' % why)
+            raise SystemExit(2)
         warn('*** --bmv2 asked but %s: using the embedded target\n' % why)
-        return
+        return lambda: None
     args.switch_target = 'bmv2'
+    compiled = lambda: None  # noqa: E731
     if not args.bmv2_json:  # (not with --external-switch, checked above)
         out = os.path.join(RUN_DIR, 'p4c')
         os.makedirs(out, exist_ok=True)
         cmd = ['p4c', '--target', 'bmv2', '--arch', 'v1model', '-DCPU_PORT=%d' % CPU_PORT, '-o', out,
                '--p4runtime-files', os.path.join(out, 'prism.p4info.bin'), os.path.join(REPO, 'p4', 'v1model', 'prism.p4')]
         info('*** compiling: %s\n' % ' '.join(cmd))
-        subprocess.check_call(cmd)
+        compiled = start_checked(cmd, procs, 'p4c', os.path.join(RUN_DIR, 'logs', 'p4c.log'))
         args.bmv2_json = os.path.join(out, 'prism.json')
         args.p4info = args.p4info or os.path.join(out, 'prism.p4info.bin')
     args.p4info = args.p4info or os.path.join(REPO, 'p4', 'p4info', 'prism.p4info.bin')
+    return compiled
+
+
+def our_link_names(n_backends):
+    """The interfaces a run creates in the root namespace: the switch ports and the embedded CPU port."""
+    return ['s1-eth%d' % CLIENT_PORT] + ['s1-eth%d' % (BACKEND_PORT_BASE + i) for i in range(n_backends)] + ['cpu0', 'cpu1']
 
 
 def check_leftovers(n_backends):
     """Refuse to start over a crashed run's interfaces rather than deleting what may be someone else's."""
-    names = ['s1-eth%d' % CLIENT_PORT] + ['s1-eth%d' % (BACKEND_PORT_BASE + i) for i in range(n_backends)] + ['cpu0', 'cpu1']
-    present = [n for n in names if os.path.exists('/sys/class/net/%s' % n)]
+    present = [n for n in our_link_names(n_backends) if os.path.exists('/sys/class/net/%s' % n)]
     if present:
         raise SystemExit('prism_mininet: interfaces %s already exist in the root namespace (another run, or a '
                          'crashed one: remove them with `ip link del <name>`)' % ', '.join(present))
@@ -299,9 +388,13 @@ def run_test(net, specs, requests):
         hdr = '/tmp/prism-mininet-%d-%d.hdr' % (os.getpid(), i)
         body = '/tmp/prism-mininet-%d-%d.body' % (os.getpid(), i)
         url = 'http://%s:%d/bytes/%d' % (VIP['ip'], VIP['port'], TEST_SIZE)
-        out = client.cmd('curl -sS --fail --max-time 30 -D %s -o %s %s; echo "curl-exit=$?"' % (hdr, body, url))
+        out = client.cmd('curl -sS --fail --max-time 30 -w "curl-time=%%{time_total}\\n" -D %s -o %s %s; echo "curl-exit=$?"'
+                         % (hdr, body, url))
         m = re.search(r'curl-exit=(\d+)', out)
         code = int(m.group(1)) if m else -1
+        m = re.search(r'curl-time=([\d.]+)', out)
+        seconds = float(m.group(1)) if m else None
+        out = re.sub(r'curl-time=[\d.]*\s*', '', out)
         headers, digest = {}, None
         try:
             with open(hdr, 'r', errors='replace') as f:
@@ -326,16 +419,109 @@ def run_test(net, specs, requests):
         if backend:
             seen[backend] = seen.get(backend, 0) + 1
         results.append({'request': i + 1, 'curlExit': code, 'bytes': size, 'sha256': digest, 'expected': want,
-                        'backend': backend, 'ok': good})
+                        'backend': backend, 'seconds': seconds, 'ok': good})
         if good:
             verdict = 'matches X-Content-SHA256'
         elif code == 0:
             verdict = 'MISMATCH (got %s, header %s)' % (digest, want)
         else:
             verdict = 'n/a (%s)' % (out.strip().splitlines()[0] if out.strip() else 'no output')
-        print('prism_mininet: GET %s -> curl %d, %d bytes, backend %s, sha256 %s' % (url, code, size, backend, verdict))
+        print('prism_mininet: GET %s -> curl %d, %d bytes in %s s, backend %s, sha256 %s' % (
+            url, code, size, '%.3f' % seconds if seconds is not None else '?', backend, verdict))
     summary = {'ok': ok, 'target': None, 'requests': results, 'backends': seen}
     return ok, summary
+
+
+def settle_shells(net, seconds=5):
+    """Ends a command a node's shell is still running (SIGTERM came during node.cmd()).
+
+    Mininet's cmd() refuses to run while the shell waits for the previous command, and net.stop()
+    deletes interfaces with cmd(): one interrupted `client curl ...` would leave every link after
+    it. The command's processes (the shell's children) are killed — Ctrl-C through the shell's
+    terminal does not reliably reach them — and the shell's prompt is read.
+    """
+    waiting = [n for n in net.hosts + net.switches if n.shell and n.waiting]
+    for n in waiting:
+        for pid in child_pids(n.shell.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + seconds
+    for n in waiting:
+        while n.waiting and time.time() < deadline:
+            n.monitor(timeoutms=100)
+        n.waiting = False  # a shell that did not answer: cmd() must still be allowed
+
+
+def child_pids(pid):
+    """The children of a process (/proc/<pid>/task/*/children)."""
+    kids = []
+    try:
+        for task in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def cleanup(net, procs, show_logs, keep_logs, n_backends):
+    """Stops what this run started and removes its files; each step runs even if one before failed."""
+    def step(what, fn):
+        try:
+            fn()
+        except Exception as err:  # pylint: disable=broad-except
+            sys.stderr.write('prism_mininet: cleanup: %s: %s\n' % (what, str(err) or type(err).__name__))
+    for name, p, log_file in reversed(procs):
+        step('stopping %s' % name, lambda p=p: stop_process(p))
+        if show_logs:
+            sys.stderr.write('--- %s (%s) ---\n%s\n' % (name, log_file, tail(log_file, 15)))
+    if net is not None:
+        for sw in net.switches:
+            step('stopping %s' % sw.name, sw.stop_switch)
+            if show_logs:
+                sys.stderr.write('--- %s (%s) ---\n%s\n' % (sw.name, sw.log_file, tail(sw.log_file, 15)))
+        step('settling the host shells', lambda: settle_shells(net))
+        step('net.stop()', net.stop)  # links, then the switch nodes, then the host shells
+    # What net.stop() could not delete (check_leftovers saw none of these names at the start, so
+    # any present now is ours): a veth pair goes with either end.
+    def delete_links():
+        for name in our_link_names(n_backends):
+            if os.path.exists('/sys/class/net/%s' % name):
+                sys.stderr.write('prism_mininet: cleanup: deleting %s, which net.stop() left\n' % name)
+                subprocess.call(['ip', 'link', 'del', name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    step('deleting leftover links', delete_links)
+    def remove_run_dir():
+        for f in os.listdir(RUN_DIR) if os.path.isdir(RUN_DIR) else []:
+            p = os.path.join(RUN_DIR, f)
+            if f == 'logs' and keep_logs:
+                continue
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        if not keep_logs and os.path.isdir(RUN_DIR) and not os.listdir(RUN_DIR):
+            os.rmdir(RUN_DIR)
+    step('removing %s' % RUN_DIR, remove_run_dir)
+
+
+def handoff_entries(net, args, ctl_in_root, admin_token_file):
+    """The handoff_in / handoff_out entries on the switch, read through the controller's admin API."""
+    with open(admin_token_file) as f:
+        token = f.read().strip()
+    host = '127.0.0.1' if args.admin_host in ('0.0.0.0', '') else args.admin_host
+    url = 'http://%s:%d/tables' % (host, args.admin_port)
+    curl = 'curl -sS --fail --max-time 10 -H "Authorization: Bearer %s" %s' % (token, url)
+    if ctl_in_root:
+        out = subprocess.run(curl, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15).stdout.decode()
+    else:
+        out = net.get('ctl').cmd(curl)
+    try:
+        entries = json.loads(out)
+    except ValueError:
+        raise RuntimeError('GET %s did not answer with JSON: %s' % (url, out.strip()[:300]))
+    return [e for e in entries if e.get('table') in ('handoff_in', 'handoff_out')]
 
 
 def main():
@@ -378,21 +564,9 @@ def main():
             return 2
     if args.test and args.cli:
         ap.error('--test and --cli exclude each other')
+    # Before anything is created: a live run's interfaces are not ours to clean up.
     check_leftovers(args.backends)
-    os.makedirs(os.path.join(RUN_DIR, 'logs'), exist_ok=True)
-    # A crashed run's files would tell external processes to start early.
-    for f in ('switch.args', 'controller.yaml', 'p4rt.sock', 'agent.token', 'admin.token'):
-        if os.path.exists(os.path.join(RUN_DIR, f)):
-            os.unlink(os.path.join(RUN_DIR, f))
-    choose_target(args)
     specs = host_specs(args.backends)
-
-    # SIGTERM (from a test runner or `docker stop`, for example) unwinds through the cleanup
-    # below; not as KeyboardInterrupt, which the Mininet CLI catches and carries on.
-    def on_term(_sig, _frame):
-        raise Terminated()
-    signal.signal(signal.SIGTERM, on_term)
-
     # Mininet.init() would raise system-wide limits and sysctls (fixLimits); prism needs none.
     Mininet.inited = True
     logs = os.path.join(RUN_DIR, 'logs')
@@ -400,13 +574,27 @@ def main():
     net = None
     status = 1
     summary = None
+
+    # SIGTERM (from a test runner or `docker stop`, for example) unwinds through the cleanup
+    # below; not as KeyboardInterrupt, which the Mininet CLI catches and carries on.
+    def on_term(_sig, _frame):
+        raise Terminated()
+    signal.signal(signal.SIGTERM, on_term)
     try:
+        os.makedirs(logs, exist_ok=True)
+        # A crashed run's files would tell external processes to start early.
+        for f in ('switch.args', 'controller.yaml', 'p4rt.sock', 'agent.token', 'admin.token'):
+            if os.path.exists(os.path.join(RUN_DIR, f)):
+                os.unlink(os.path.join(RUN_DIR, f))
+        compiled = choose_target(args, procs)
         ctl_in_root = args.controller_in_root or args.external_controller
         topo = PrismTopo(specs=specs, controller_host=not ctl_in_root)
         switch_cls = lambda name, **kw: P4Switch(name, target=args.switch_target, node=args.node,  # noqa: E731
                                                  external=args.external_switch, **kw)
+        # Built after `net` is set, so that an interrupted build is cleaned up too.
         net = Mininet(topo=topo, switch=switch_cls, host=Host, link=Link, controller=None, autoSetMacs=False,
-                      autoStaticArp=False, build=True)
+                      autoStaticArp=False, build=False)
+        net.build()
         for s in specs:
             h = net.get(s.name)
             intf = h.defaultIntf().name
@@ -418,15 +606,14 @@ def main():
             for o in specs:
                 if o is not s:
                     h.cmd('ip neigh replace %s lladdr %s dev %s nud permanent' % (o.ip, s.switch_mac, intf))
-        net.start()  # starts s1 (P4Switch.start): P4Runtime on the unix socket
-        info('*** switch: %s target, P4Runtime on unix:%s\n' % (args.switch_target, P4RT_SOCK))
-
+        # The agents first: they need only their hosts, and start while the switch does.
         token = secrets.token_urlsafe(24)
         token_file = os.path.join(RUN_DIR, 'agent.token')
         with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
             f.write(token + '\n')
         env = dict(os.environ, PRISM_AGENT_TOKEN=token)
         prism = [args.node, os.path.join(REPO, 'bin', 'prism.js')]
+        starting = []
         for s in specs:
             if s.role != 'backend':
                 continue
@@ -441,9 +628,16 @@ def main():
                                                    '--vip', '%s:%d' % (VIP['ip'], VIP['port'])],
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
             procs.append((s.name, p, log_file))
-            wait_for(lambda sock=sock: os.path.exists(sock), 20, 'agent %s' % s.name, p, log_file)
+            starting.append((s.name, sock, p, log_file))
+        net.start()  # starts s1 (P4Switch.start): P4Runtime on the unix socket
+        info('*** switch: %s target, P4Runtime on unix:%s\n' % (args.switch_target, P4RT_SOCK))
+
+        # Node's start-up is most of the wait: the agents started together, now each must listen.
+        for name, sock, p, log_file in starting:
+            wait_for(lambda sock=sock: os.path.exists(sock), 20, 'agent %s' % name, p, log_file)
         info('*** agents: %s\n' % ', '.join(s.name for s in specs if s.role == 'backend'))
 
+        compiled()  # the controller pushes p4c's JSON and P4Info
         cfg_file = os.path.join(RUN_DIR, 'controller.yaml')
         admin_token_file = os.path.join(RUN_DIR, 'admin.token')
         with open(cfg_file + '.tmp', 'w') as f:
@@ -483,6 +677,17 @@ def main():
                 time.sleep(0.5)
             ok, summary = run_test(net, specs, args.requests or args.backends)
             summary['target'] = args.switch_target
+            # Every transaction's hand-off rules are gone once its connection closed: read back from
+            # the switch over P4Runtime (the admin API's /tables), given a moment for the last close.
+            deadline = time.time() + 5
+            while True:
+                left = handoff_entries(net, args, ctl_in_root, admin_token_file)
+                if not left or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+            summary['handoffEntries'] = left
+            ok = ok and not left
+            print('prism_mininet: hand-off entries left on the switch: %d' % len(left))
             print('PRISM_MININET_RESULT ' + json.dumps(summary, sort_keys=True))
             print('prism_mininet: %s (%s target)' % ('PASS' if ok else 'FAIL', args.switch_target))
             status = 0 if ok else 1
@@ -510,25 +715,9 @@ def main():
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for name, p, log_file in reversed(procs):
-            stop_process(p)
-            if status not in (0, 130):
-                sys.stderr.write('--- %s (%s) ---\n%s\n' % (name, log_file, tail(log_file, 15)))
-        if net is not None:
-            if status not in (0, 130):
-                for sw in net.switches:
-                    sys.stderr.write('--- %s (%s) ---\n%s\n' % (sw.name, sw.log_file, tail(sw.log_file, 15)))
-            net.stop()  # P4Switch.stop() ends the switch process; then links and host shells go
-        for f in os.listdir(RUN_DIR) if os.path.isdir(RUN_DIR) else []:
-            p = os.path.join(RUN_DIR, f)
-            if f == 'logs' and args.keep_logs:
-                continue
-            if os.path.isdir(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        if not args.keep_logs and os.path.isdir(RUN_DIR) and not os.listdir(RUN_DIR):
-            os.rmdir(RUN_DIR)
+        # Log tails on a failure, and on an interrupted --test (a test runner's timeout): not when
+        # someone ends the CLI session with Ctrl-C or SIGTERM.
+        cleanup(net, procs, status not in (0, 130) or (args.test and status == 130), args.keep_logs, args.backends)
     return status
 
 
