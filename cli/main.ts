@@ -36,6 +36,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   const code = (err as { code?: unknown }).code;
-  process.stderr.write(`prism: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
-  process.exitCode = 1;
+  // Exit once the message is out: a command that failed while starting (a controller whose gRPC
+  // channel is open, say) would otherwise stay alive on its open handles.
+  process.stderr.write(`prism: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` [${code}]` : ''}\n`, () => process.exit(1));
 }
