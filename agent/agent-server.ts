@@ -86,34 +86,14 @@ export class AgentServer {
       Abort: this.#unary(calls.abort),
       Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),
       Events: (call: grpc.ServerWritableStream<Obj, Obj>) => {
-        if (!this.#authorized(call.metadata)) {
-          call.destroy(Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
-          return;
-        }
-        const sink: EventSink = { write: (event) => call.write(event), end: () => call.end() };
-        this.#sinks.add(sink);
-        call.write({ load: opts.host.load() });
-        const gone = (): void => void this.#sinks.delete(sink);
-        call.on('cancelled', gone);
-        call.on('close', gone);
-        call.on('error', gone);
+        this.#subscribe(call, (event) => call.write(event));
       },
       Session: (call: grpc.ServerDuplexStream<Obj, Obj>) => {
-        if (!this.#authorized(call.metadata)) {
-          call.destroy(Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
-          return;
-        }
         let open = true;
         const write = (m: Obj): void => {
           if (open) call.write(m);
         };
-        const sink: EventSink = { write: (event) => write({ call_id: '0', event }), end: () => call.end() };
-        this.#sinks.add(sink);
-        write({ call_id: '0', event: { load: opts.host.load() } });
-        const gone = (): void => {
-          open = false;
-          this.#sinks.delete(sink);
-        };
+        if (!this.#subscribe(call, (event) => write({ call_id: '0', event }), () => (open = false))) return;
         call.on('data', (m: Obj) => {
           const kind = m.call as SessionCall | undefined;
           const fn = kind ? calls[kind] : undefined;
@@ -126,13 +106,7 @@ export class AgentServer {
             },
           );
         });
-        call.on('end', () => {
-          gone();
-          call.end();
-        });
-        call.on('cancelled', gone);
-        call.on('close', gone);
-        call.on('error', gone);
+        call.on('end', () => call.end());
       },
     } as unknown as grpc.UntypedServiceImplementation);
     opts.host.onNextRequest((r) => this.#broadcast({ next_request: { transaction_id: String(r.id), head: r.head, idle: r.idle } }));
@@ -173,6 +147,29 @@ export class AgentServer {
     for (const s of this.#sinks) s.end();
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     this.#server.forceShutdown();
+  }
+
+  /**
+   * A stream that receives the agent's events (Events, Session): authorized, or destroyed with
+   * UNAUTHENTICATED (false); sent the current load at once; dropped from the broadcast when it
+   * ends, is cancelled or fails (`gone` runs then too).
+   */
+  #subscribe(call: grpc.ServerWritableStream<Obj, Obj> | grpc.ServerDuplexStream<Obj, Obj>, write: (event: Obj) => void, gone?: () => void): boolean {
+    if (!this.#authorized(call.metadata)) {
+      // grpc-js ends a server stream with the status of an 'error' it emits; destroy() would drop
+      // the stream without one, and the caller would wait on it forever.
+      call.emit('error', Object.assign(new Error('missing or wrong bearer token'), { code: grpc.status.UNAUTHENTICATED }));
+      return false;
+    }
+    const sink: EventSink = { write, end: () => call.end() };
+    this.#sinks.add(sink);
+    write({ load: this.#opts.host.load() });
+    const drop = (): void => {
+      this.#sinks.delete(sink);
+      gone?.();
+    };
+    for (const ev of ['end', 'cancelled', 'close', 'error']) call.on(ev, drop);
+    return true;
   }
 
   #broadcast(event: Obj): void {
