@@ -127,24 +127,25 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     const nginxPids = withChildren(ng.pid!);
     // The switch's own share of this process: the time inside its in-process Write handler
     // (the eBPF data plane itself runs in the kernel, on whichever CPU the packet is on).
-    const groups = { controllerAndSwitch: [] as number[], switchWrites: [] as number[], agents, servers, nginx: nginxPids };
-    type CpuGroup = keyof typeof groups;
-    const cpuNow = (): Record<CpuGroup, number> => {
-      const r = {} as Record<CpuGroup, number>;
-      for (const g of Object.keys(groups) as CpuGroup[]) {
-        const self = process.cpuUsage();
-        r[g] =
-          g === 'controllerAndSwitch' ? (self.user + self.system) / 1e6 : g === 'switchWrites' ? stack.sw.localWrites.ms / 1000 : groups[g].reduce((n, pid) => n + procCpuSeconds(pid), 0);
-      }
-      return r;
+    const cpuSeconds = (pids: readonly number[]): number => pids.reduce((n, pid) => n + procCpuSeconds(pid), 0);
+    const cpuNow = () => {
+      const self = process.cpuUsage();
+      return {
+        controllerAndSwitch: (self.user + self.system) / 1e6,
+        switchWrites: stack.sw.localWrites.ms / 1000,
+        agents: cpuSeconds(agents),
+        servers: cpuSeconds(servers),
+        nginx: cpuSeconds(nginxPids),
+      };
     };
+    type CpuGroup = keyof ReturnType<typeof cpuNow>;
     const run = async (mode: Mode, size: number, connections: number, seconds: number): Promise<LoadSummary & { cpuMsPerRequest: Record<CpuGroup, number> }> => {
       engine.activate(mode === 'prism-cached' ? contentHash : roundRobin);
       const before = cpuNow();
       const r = await load(ctx, client, URLS[mode], size, connections, seconds);
       const after = cpuNow();
       const cpuMsPerRequest = {} as Record<CpuGroup, number>;
-      for (const g of Object.keys(groups) as CpuGroup[]) cpuMsPerRequest[g] = r.requests > 0 ? ((after[g] - before[g]) * 1000) / r.requests : 0;
+      for (const g of Object.keys(before) as CpuGroup[]) cpuMsPerRequest[g] = r.requests > 0 ? ((after[g] - before[g]) * 1000) / r.requests : 0;
       return { ...r, cpuMsPerRequest };
     };
     const sizes = ctx.sizes ?? SIZES;
