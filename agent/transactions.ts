@@ -1,12 +1,15 @@
 /**
  * Transactions on a backend: a connection materialised with TCP_REPAIR at Prepare, handed to a
- * Node http.Server at Start for exactly one request, reported Done when every response byte has
- * left, frozen and handed back at Release. Nothing is ever sent to the client outside
- * Start..Release (the socket stays in repair mode until Start and is closed in repair mode).
+ * Node http.Server at Start for exactly one request (the bytes the controller ACKed come from
+ * Prepare as the socket's unread prefix), reported Done when the response has left (at most
+ * MAX_UNACKED_TAIL of it unacknowledged), frozen and handed back at Release — or at Done itself,
+ * with release_on_done. Nothing is ever sent to the client outside Start..Release (the socket
+ * stays in repair mode until Start and is closed in repair mode).
  *
  * Kept transactions (Prepare keep_ms > 0, Prism 3.3): after Done the socket stays open and the
- * agent watches its receive queue for the next request head, without consuming it, and reports
- * it (or that none came within keep_ms) in a NextRequest event. The controller then either calls
+ * agent reads what arrives aside into the unread prefix (nothing is lost: Continue's takeover and
+ * Release return it first) until it holds the next request head, and reports it (or that none
+ * came within keep_ms) in a NextRequest event. The controller then either calls
  * Continue (the same socket serves that request as a new transaction, the switch rules stay) or
  * Release (the head travels back in `unread`). A transaction whose application asked to close
  * (Done.close_requested) is reported idle at once, whatever is queued: no request after it is
