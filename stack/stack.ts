@@ -125,6 +125,7 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     const policy = await policies.install({ builtin: t.policy.name, ...(t.policy.config ? { config: t.policy.config } : {}) });
     policies.activate(policy.id);
     const backends: BackendSpec[] = [];
+    const handoffOptions = { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation };
     if (opts.agents ?? true) {
       mkdirSync(sockDir, { recursive: true });
       // One object store for all backends (removed with sockDir): what one backend stored through
@@ -141,11 +142,11 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         await waitForFile(sock, 15_000, () => host.host.stderrTail(proc));
         backends.push({ name: h.name, ip: h.ip, mac: host.mac, port: h.port, agentAddress: `unix:${sock}`, token: agentToken });
       }
-      handoff = new HandoffManager(controller, backends, { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation });
+      handoff = new HandoffManager(controller, backends, handoffOptions);
       await waitFor(() => handoff!.available().length === backends.length, 10_000, 'agents to connect');
       say(`agents: ${backends.map((b) => b.name).join(', ')} ready`);
     } else {
-      handoff = new HandoffManager(controller, [], { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation });
+      handoff = new HandoffManager(controller, [], handoffOptions);
     }
     admin = await createAdminApi({
       target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }),

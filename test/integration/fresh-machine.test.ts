@@ -17,8 +17,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isRoot } from '../../netns/index.js';
 import { bpfIncludeDirs, clangBpfArgs } from '../../scripts/bpf-cc.mjs';
 import { REPO } from '../helpers/ebpf.js';
+import { onPath } from '../helpers/tools.js';
 
-const onPath = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const reason = !isRoot() ? 'needs root (unshare --mount)' : !onPath('clang') ? 'clang is not installed (npm test installs it)' : !onPath('unshare') ? 'unshare (util-linux) is not on PATH' : null;
 if (reason) console.warn(`[skip] fresh-machine eBPF build: ${reason}`);
 

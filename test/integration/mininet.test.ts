@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRoot } from '../../netns/index.js';
 import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { onPath } from '../helpers/tools.js';
 
 const SCRIPT = join(REPO, 'topologies', 'mininet', 'prism_mininet.py');
 
@@ -26,7 +27,6 @@ function mininetPython(): string | null {
   return null;
 }
 
-const onPath = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 const python = mininetPython();
 const built = [join(REPO, 'dist', 'cli', 'main.js'), join(REPO, 'build', 'ebpf', 'prism.bpf.o')].find((f) => !existsSync(f));
