@@ -35,7 +35,7 @@ import type { HandoffEvent, Outcome, StepTimes } from './events.js';
 import { HandoffHistory, type ConnectionTotals, type TransactionRecord } from './history.js';
 import { TransactionRules, type RuleWriter } from './rules.js';
 import { continueIfSame, DEFAULT_SPECULATION, keepMsFor, type NextVerdict, type SpeculationOptions, type SpeculationStats } from './speculation.js';
-import { DEFAULT_TIMEOUTS, runTransaction, TransactionEvents, type DoneReport, type HandoffTimeouts, type RunnableTransaction, type RunRequest, type RunResult } from './transaction.js';
+import { codeOf, DEFAULT_TIMEOUTS, failTransaction, runTransaction, TransactionEvents, type DoneReport, type HandoffTimeouts, type RunnableTransaction, type RunRequest, type RunResult } from './transaction.js';
 
 export type { HandoffEvent, Outcome, StepTimes, TransactionStep } from './events.js';
 export type { Backend, BackendSpec } from './backends.js';
@@ -418,13 +418,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   }
 
   /** A cached transaction whose Continue failed after it may have started: its rules go, the client is reset. */
-  async #failCached(tx: Transaction, err: Error): Promise<RunResult> {
-    log.warn({ tx: String(tx.id), backend: tx.backend.spec.name, err: err.message }, 'hand-off failed');
-    await tx.rules.delete().catch((e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete hand-off rules; reconcile will'));
-    await tx.backend.agent.call('Abort', { transaction_id: String(tx.id), reason: err.message }, 1000).catch(() => undefined);
-    this.#resetClient(tx);
-    const failure = { step: 'transfer' as const, code: err instanceof PrismError ? err.code : ('PRISM_ERR_AGENT_CALL' as const), message: err.message };
-    return { outcome: 'backend_failed', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: false, failure };
+  #failCached(tx: Transaction, err: Error): Promise<RunResult> {
+    return failTransaction(tx, { step: 'transfer', code: codeOf(err), message: err.message }, false, this.#deps(tx));
   }
 
   /** Nothing reached the client from the backend: the controller answers itself. */

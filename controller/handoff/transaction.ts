@@ -162,8 +162,6 @@ export function outcomeOf(f: HandoffFailure, nothingSent: boolean): Outcome {
   return 'backend_failed';
 }
 
-const codeOf = (err: unknown): PrismErrorCode => (err instanceof PrismError ? err.code : 'PRISM_ERR_HANDOFF');
-
 /** Runs a registered transaction through its steps to an outcome; never throws. */
 export async function runTransaction(tx: RunnableTransaction, req: RunRequest, deps: RunDeps): Promise<RunResult> {
   const { clock, agent } = deps;
@@ -251,14 +249,25 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     return finished(times, done);
   } catch (err) {
     const failure: HandoffFailure = { step: tx.record.state, code: codeOf(err), message: (err as Error).message };
-    log.warn({ tx: String(tx.id), started, step: failure.step, code: failure.code, err: failure.message }, 'hand-off failed');
-    await tx.rules.delete().catch((e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete hand-off rules; reconcile will'));
-    await agent.call('Abort', { transaction_id: String(tx.id), reason: failure.message }, 1000).catch(() => undefined);
-    const nothingSent = !started && (failure.step === 'rules' || unreached);
-    if (!nothingSent) deps.resetClient();
-    return { outcome: outcomeOf(failure, nothingSent), steps: null, bytesSent: null, bytesReceived: 0, nothingSent, failure };
+    return failTransaction(tx, failure, !started && (failure.step === 'rules' || unreached), deps);
   }
 }
+
+/**
+ * Ends a failed transaction (invariants 4 and 5): its remaining rules go (reconcile catches what a
+ * failed delete leaves), the agent's side is aborted, and the client is reset unless nothing can
+ * have reached it. Never throws.
+ */
+export async function failTransaction(tx: RunnableTransaction, failure: HandoffFailure, nothingSent: boolean, deps: Pick<RunDeps, 'agent' | 'resetClient'>): Promise<RunResult> {
+  log.warn({ tx: String(tx.id), nothingSent, step: failure.step, code: failure.code, err: failure.message }, 'hand-off failed');
+  await tx.rules.delete().catch((e: unknown) => log.error({ tx: String(tx.id), err: (e as Error).message }, 'could not delete hand-off rules; reconcile will'));
+  await deps.agent.call('Abort', { transaction_id: String(tx.id), reason: failure.message }, 1000).catch(() => undefined);
+  if (!nothingSent) deps.resetClient();
+  return { outcome: outcomeOf(failure, nothingSent), steps: null, bytesSent: null, bytesReceived: 0, nothingSent, failure };
+}
+
+/** The stable code of a failure's error. */
+export const codeOf = (err: unknown): PrismErrorCode => (err instanceof PrismError ? err.code : 'PRISM_ERR_HANDOFF');
 
 function finished(times: StepTimes, done: DoneReport): RunResult {
   return { outcome: 'done', steps: times, bytesSent: Number(done.sent), bytesReceived: Number(done.received), nothingSent: false, failure: null };
