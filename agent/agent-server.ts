@@ -4,8 +4,12 @@
  * controller is configured with); anything else is refused with UNAUTHENTICATED and nothing runs.
  * The transactions themselves (TCP_REPAIR, the application) live behind `TransactionHost`.
  */
+import { trace } from '../core/trace.js';
 import { timingSafeEqual } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { agentMessages, controllerMessages, readMessages } from '../core/control-channel.js';
 import { logger } from '../core/log.js';
 import { loadGrpcDefinitions } from '../core/proto.js';
 import { fromConnectionState, toConnectionState } from '../native/repair.js';
@@ -35,6 +39,11 @@ export interface AgentServerOptions {
   readonly host: TransactionHost;
   /** Period of LoadReport events on the Events stream (ms). */
   readonly loadReportMs?: number;
+  /**
+   * TCP port of the framed control channel, on the gRPC listen address's host: 0 or unset = an
+   * ephemeral port (Health names it), null = not served (controllers use the Session stream).
+   */
+  readonly channelPort?: number | null;
 }
 
 export class AgentServer {
@@ -44,12 +53,19 @@ export class AgentServer {
   readonly #sinks = new Set<EventSink>();
   #address = '';
   #loadTimer: NodeJS.Timeout | undefined;
+  readonly #calls: Record<SessionCall, (req: Obj) => Promise<Obj>>;
+  /** The framed channel (control-channel.ts), when served. */
+  #channel: net.Server | undefined;
+  #channelPort = 0;
+  #channelPath = '';
+  readonly #channelSockets = new Set<net.Socket>();
 
   private constructor(opts: AgentServerOptions) {
     this.#opts = opts;
     const svc = loadGrpcDefinitions().prism.control.v1.Agent.service;
     const calls: Record<SessionCall, (req: Obj) => Promise<Obj>> = {
       prepare: async (req) => {
+        trace('a-prep', req.transaction_id);
         try {
           await opts.host.prepare({
             id: BigInt(req.transaction_id),
@@ -61,7 +77,9 @@ export class AgentServer {
             keepMs: Number(req.keep_ms ?? 0),
             releaseOnDone: Boolean(req.release_on_done),
           });
+          trace('a-restored', req.transaction_id);
           if (req.start) await opts.host.start(BigInt(req.transaction_id));
+          trace('a-started', req.transaction_id);
           return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
         } catch (err) {
           if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };
@@ -84,7 +102,7 @@ export class AgentServer {
       }),
       Release: this.#unary(calls.release),
       Abort: this.#unary(calls.abort),
-      Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION })),
+      Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION, channel_port: this.#channelPort, channel_path: this.#channelPath })),
       Events: (call: grpc.ServerWritableStream<Obj, Obj>) => {
         this.#subscribe(call, (event) => call.write(event));
       },
@@ -94,21 +112,11 @@ export class AgentServer {
           if (open) call.write(m);
         };
         if (!this.#subscribe(call, (event) => write({ call_id: '0', event }), () => (open = false))) return;
-        call.on('data', (m: Obj) => {
-          const kind = m.call as SessionCall | undefined;
-          const fn = kind ? calls[kind] : undefined;
-          if (!fn) return write({ call_id: m.call_id, error: { code: grpc.status.UNIMPLEMENTED, message: `unknown call ${String(kind)}` } });
-          fn(m[kind!] ?? {}).then(
-            (res) => write({ call_id: m.call_id, [kind!]: res }),
-            (err: unknown) => {
-              log.warn({ err, call: kind }, 'control call failed');
-              write({ call_id: m.call_id, error: { code: (err as { grpcCode?: number }).grpcCode ?? grpc.status.INTERNAL, message: (err as Error).message } });
-            },
-          );
-        });
+        call.on('data', (m: Obj) => this.#dispatch(m, write));
         call.on('end', () => call.end());
       },
     } as unknown as grpc.UntypedServiceImplementation);
+    this.#calls = calls;
     opts.host.onNextRequest((r) => this.#broadcast({ next_request: { transaction_id: String(r.id), head: r.head, idle: r.idle } }));
     opts.host.onDone((d) =>
       this.#broadcast({
@@ -132,6 +140,15 @@ export class AgentServer {
       s.#server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     s.#address = opts.listen.replace(/:\d+$/, `:${port}`);
+    if (opts.channelPort !== null) {
+      try {
+        if (opts.listen.startsWith('unix:')) await s.#listenChannel({ path: `${opts.listen.slice(5)}.channel` });
+        else await s.#listenChannel({ host: opts.listen.replace(/:\d+$/, ''), port: opts.channelPort ?? 0 });
+      } catch (err) {
+        s.#server.forceShutdown();
+        throw err;
+      }
+    }
     s.#loadTimer = setInterval(() => s.#broadcast({ load: opts.host.load() }), opts.loadReportMs ?? 1000);
     s.#loadTimer.unref();
     log.info({ name: opts.name, address: s.#address }, 'agent listening');
@@ -142,9 +159,28 @@ export class AgentServer {
     return this.#address;
   }
 
+  /** The framed channel's TCP port (0 when it is not served on TCP). */
+  get channelPort(): number {
+    return this.#channelPort;
+  }
+
+  /** The framed channel's unix socket path ('' when it is not served on one). */
+  get channelPath(): string {
+    return this.#channelPath;
+  }
+
   async stop(): Promise<void> {
     if (this.#loadTimer) clearInterval(this.#loadTimer);
     for (const s of this.#sinks) s.end();
+    if (this.#channel) {
+      const closed = new Promise<void>((resolve) => this.#channel!.close(() => resolve()));
+      for (const sock of this.#channelSockets) sock.end();
+      const t = setTimeout(() => {
+        for (const sock of this.#channelSockets) sock.destroy();
+      }, 1000);
+      await closed;
+      clearTimeout(t);
+    }
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     this.#server.forceShutdown();
   }
@@ -172,12 +208,87 @@ export class AgentServer {
     return true;
   }
 
+  /** One call of a Session stream or framed channel; its answer (or error) goes to `write`. */
+  #dispatch(m: Obj, write: (m: Obj) => void): void {
+    const kind = m.call as SessionCall | undefined;
+    const fn = kind ? this.#calls[kind] : undefined;
+    if (!fn) return write({ call_id: m.call_id, error: { code: grpc.status.UNIMPLEMENTED, message: `unknown call ${String(kind)}` } });
+    fn(m[kind!] ?? {}).then(
+      (res) => write({ call_id: m.call_id, [kind!]: res }),
+      (err: unknown) => {
+        log.warn({ err, call: kind }, 'control call failed');
+        write({ call_id: m.call_id, error: { code: (err as { grpcCode?: number }).grpcCode ?? grpc.status.INTERNAL, message: (err as Error).message } });
+      },
+    );
+  }
+
+  /**
+   * The framed channel: a TCP server whose connections carry the Session stream's messages
+   * (core/control-channel.ts). The first frame must be a hello with the token; anything else
+   * is answered with UNAUTHENTICATED and the connection closed.
+   */
+  async #listenChannel(where: { readonly host: string; readonly port: number } | { readonly path: string }): Promise<void> {
+    const codec = agentMessages();
+    const server = net.createServer((sock) => {
+      sock.setNoDelay(true);
+      this.#channelSockets.add(sock);
+      let sink: EventSink | undefined;
+      let refused = false;
+      const write = (m: Obj): void => {
+        if (!sock.destroyed && sock.writable) sock.write(codec.frame(m));
+      };
+      const gone = (): void => {
+        this.#channelSockets.delete(sock);
+        if (sink) this.#sinks.delete(sink);
+        sink = undefined;
+      };
+      sock.on('close', gone);
+      sock.on('error', (err) => log.debug({ err: err.message }, 'control channel connection failed'));
+      readMessages(
+        sock,
+        controllerMessages(),
+        (m) => {
+          if (sink) return this.#dispatch(m, write);
+          if (refused) return;
+          const token = m.call === 'hello' ? String(m.hello?.token ?? '') : '';
+          if (!this.#tokenMatches(`Bearer ${token}`)) {
+            refused = true;
+            write({ call_id: '0', error: { code: grpc.status.UNAUTHENTICATED, message: 'missing or wrong bearer token' } });
+            sock.end();
+            return;
+          }
+          sink = { write: (event) => write({ call_id: '0', event }), end: () => sock.end() };
+          this.#sinks.add(sink);
+          write({ call_id: '0', event: { load: this.#opts.host.load() } });
+        },
+        (err) => log.warn({ err: err.message }, 'malformed frame on the control channel; connection closed'),
+      );
+    });
+    if ('path' in where) rmSync(where.path, { force: true }); // a socket left by an agent that died
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const ready = (): void => {
+        server.off('error', reject);
+        resolve();
+      };
+      if ('path' in where) server.listen(where.path, ready);
+      else server.listen(where.port, where.host.replace(/^\[|\]$/g, ''), ready);
+    });
+    this.#channel = server;
+    if ('path' in where) this.#channelPath = where.path;
+    else this.#channelPort = (server.address() as net.AddressInfo).port;
+    log.info({ port: this.#channelPort, path: this.#channelPath }, 'control channel listening');
+  }
+
   #broadcast(event: Obj): void {
     for (const s of this.#sinks) s.write(event);
   }
 
   #authorized(md: grpc.Metadata): boolean {
-    const got = String(md.get('authorization')[0] ?? '');
+    return this.#tokenMatches(String(md.get('authorization')[0] ?? ''));
+  }
+
+  #tokenMatches(got: string): boolean {
     const want = `Bearer ${this.#opts.token}`;
     return got.length === want.length && timingSafeEqual(Buffer.from(got), Buffer.from(want));
   }

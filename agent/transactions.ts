@@ -15,6 +15,7 @@
  * (Done.close_requested) is reported idle at once, whatever is queued: no request after it is
  * served.
  */
+import { trace } from '../core/trace.js';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '../core/log.js';
@@ -145,6 +146,7 @@ export class ServerTransactions implements TransactionHost {
           }
         }
         const done: TransactionDone = { id, bytesSent: BigInt(r.bytesSent), bytesReceived: BigInt(r.bytesReceived), closeRequested: r.closeRequested, ...(released ? { released } : {}) };
+        trace('a-done', id);
         for (const l of this.#doneListeners) l(done);
         if (tx.keepMs === 0) return;
         // A server that asked to close does not get another request on this connection, even one

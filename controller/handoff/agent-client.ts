@@ -4,8 +4,11 @@
  * persistent Session stream, kept open with reconnects: a call is one message each way, with no
  * HTTP/2 stream of its own. Health stays a unary call. The stream carries the bearer token.
  */
+import { trace } from '../../core/trace.js';
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { agentMessages, controllerMessages, readMessages } from '../../core/control-channel.js';
 import { PrismError } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { loadGrpcDefinitions } from '../../core/proto.js';
@@ -36,6 +39,21 @@ const NOT_CONNECTED = 'No connection established';
 export type AgentCall = 'Prepare' | 'Continue' | 'Release' | 'Abort';
 const SESSION_FIELD: Record<AgentCall, string> = { Prepare: 'prepare', Continue: 'continue', Release: 'release', Abort: 'abort' };
 
+/** What the hand-off calls travel on. */
+interface SessionLink {
+  readonly kind: 'channel' | 'grpc';
+  write(m: Obj): void;
+  close(): void;
+}
+
+/** Where an agent's framed channel listens, from its gRPC address and its Health answer; null = not served. */
+function channelOf(address: string, health: Obj): net.NetConnectOpts | null {
+  if (address.startsWith('unix:')) return health.channel_path ? { path: String(health.channel_path) } : null;
+  const port = Number(health.channel_port ?? 0);
+  const m = /^(?:dns:\/\/\/)?(\[[^\]]+\]|[^:]+):\d+$/.exec(address);
+  return port > 0 && m ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : null;
+}
+
 interface PendingCall {
   readonly method: AgentCall;
   readonly resolve: (res: Obj) => void;
@@ -62,17 +80,22 @@ export class AgentClient extends EventEmitter {
   readonly address: string;
   readonly #stub: any;
   readonly #md = new grpc.Metadata();
-  #session: grpc.ClientDuplexStream<Obj, Obj> | undefined;
+  #session: SessionLink | undefined;
+  readonly #token: string;
+  readonly #useChannel: boolean;
   readonly #pending = new Map<string, PendingCall>();
   #nextCall = 1n;
   #closed = false;
   #up = false;
   load: AgentLoad | undefined;
 
-  constructor(name: string, address: string, token: string) {
+  /** `channel: false`: use the gRPC Session stream even when the agent serves the framed channel. */
+  constructor(name: string, address: string, token: string, opts: { readonly channel?: boolean } = {}) {
     super();
     this.name = name;
     this.address = address;
+    this.#token = token;
+    this.#useChannel = opts.channel !== false;
     const Agent = loadGrpcDefinitions().prism.control.v1.Agent;
     this.#stub = new Agent(address, grpc.credentials.createInsecure());
     this.#md.set('authorization', `Bearer ${token}`);
@@ -108,32 +131,91 @@ export class AgentClient extends EventEmitter {
     });
   }
 
+  /**
+   * Opens the link the hand-off calls travel on: the framed channel when the agent names one in
+   * Health (and this client may use it), else the gRPC Session stream. Reopened 500 ms after it
+   * is lost, until close().
+   */
   #openSession(): void {
     if (this.#closed) return;
+    if (this.#useChannel) {
+      this.health(2000).then(
+        (h) => {
+          if (this.#closed) return;
+          const where = channelOf(this.address, h);
+          if (where) this.#openChannel(where);
+          else this.#openGrpcSession();
+        },
+        () => this.#retrySoon(),
+      );
+    } else this.#openGrpcSession();
+  }
+
+  #retrySoon(): void {
+    if (!this.#closed) setTimeout(() => this.#openSession(), 500).unref();
+  }
+
+  #onMessage(m: Obj): void {
+    trace('ag-msg', m.call_id);
+    if (m.call_id && m.call_id !== '0') return this.#answer(m);
+    if (m.event) this.#event(m.event);
+  }
+
+  /** The link is gone: calls in flight fail (they may have reached the agent: not neverSent), 'down', reopen later. */
+  #lost(link: SessionLink, detail: string, unauthenticated: boolean): void {
+    if (this.#session !== link) return;
+    this.#session = undefined;
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.reject(new AgentCallError(p.method, grpc.status.UNAVAILABLE, `Connection dropped: ${detail}`));
+    }
+    if (this.#up) {
+      this.#up = false;
+      this.emit('down', detail);
+    }
+    if (unauthenticated) log.error({ agent: this.name }, 'the agent refused our token');
+    this.#retrySoon();
+  }
+
+  #openGrpcSession(): void {
     const s = this.#stub.Session(this.#md) as grpc.ClientDuplexStream<Obj, Obj>;
-    this.#session = s;
-    s.on('data', (m: Obj) => {
-      if (m.call_id && m.call_id !== '0') return this.#answer(m);
-      if (m.event) this.#event(m.event);
-    });
-    const lost = (err?: grpc.ServiceError): void => {
-      if (this.#session !== s) return;
-      this.#session = undefined;
-      // Calls in flight may have reached the agent: not neverSent.
-      for (const [id, p] of this.#pending) {
-        clearTimeout(p.timer);
-        this.#pending.delete(id);
-        p.reject(new AgentCallError(p.method, grpc.status.UNAVAILABLE, `Connection dropped: ${err?.details ?? 'the session stream ended'}`));
-      }
-      if (this.#up) {
-        this.#up = false;
-        this.emit('down', err?.details ?? 'stream ended');
-      }
-      if (err?.code === grpc.status.UNAUTHENTICATED) log.error({ agent: this.name }, 'the agent refused our token');
-      if (!this.#closed) setTimeout(() => this.#openSession(), 500).unref();
-    };
-    s.on('error', lost);
-    s.on('end', () => lost());
+    const link: SessionLink = { kind: 'grpc', write: (m) => s.write(m), close: () => s.cancel() };
+    this.#session = link;
+    s.on('data', (m: Obj) => this.#onMessage(m));
+    s.on('error', (err: grpc.ServiceError) => this.#lost(link, err.details ?? err.message, err.code === grpc.status.UNAUTHENTICATED));
+    s.on('end', () => this.#lost(link, 'the session stream ended', false));
+  }
+
+  /** The framed channel (core/control-channel.ts): hello with the token, then the Session's messages. */
+  #openChannel(where: net.NetConnectOpts): void {
+    const sock = net.connect(where);
+    sock.setNoDelay(true);
+    const codec = controllerMessages();
+    const link: SessionLink = { kind: 'channel', write: (m) => void sock.write(codec.frame(m)), close: () => sock.destroy() };
+    this.#session = link;
+    let refused = false;
+    sock.once('connect', () => sock.write(codec.frame({ call_id: '0', hello: { token: this.#token } })));
+    readMessages(
+      sock,
+      agentMessages(),
+      (m) => {
+        if ((!m.call_id || m.call_id === '0') && m.message === 'error') {
+          refused = Number(m.error?.code) === grpc.status.UNAUTHENTICATED;
+          sock.destroy();
+          return this.#lost(link, String(m.error?.message ?? 'the agent closed the channel'), refused);
+        }
+        this.#onMessage(m);
+      },
+      (err) => log.warn({ agent: this.name, err: err.message }, 'malformed frame from the agent; channel closed'),
+    );
+    sock.on('error', (err) => this.#lost(link, err.message, false));
+    sock.on('close', () => this.#lost(link, 'the control channel closed', refused));
+  }
+
+  /** Which link the hand-off calls use now ('channel': framed TCP; 'grpc': the Session stream). */
+  get link(): 'channel' | 'grpc' | null {
+    return this.#session?.kind ?? null;
   }
 
   #answer(m: Obj): void {
@@ -170,7 +252,7 @@ export class AgentClient extends EventEmitter {
 
   close(): void {
     this.#closed = true;
-    this.#session?.cancel();
+    this.#session?.close();
     this.#stub.close();
   }
 }

@@ -24,6 +24,7 @@
  * answers 503 or tries another backend); after, the rules go, the agent's side is aborted and the
  * client is reset (invariant 5). No path leaves a rule behind (invariant 4).
  */
+import { trace } from '../../core/trace.js';
 import { PrismError, TimeoutError, type PrismErrorCode } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import type { PrepareResponse__Output } from '../../proto/types/prism/control/v1/PrepareResponse.js';
@@ -189,7 +190,9 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
       // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
       step('rules');
       await timed('rules', tx.rules.insert(zeroWindow));
+      trace('rules-in', tx.id);
       step('prepare');
+      trace('prep-send', tx.id);
       let prep: PrepareResponse__Output;
       try {
         prep = await timed(
@@ -224,10 +227,12 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
         return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
       }
       started = true;
+      trace('prep-ans', tx.id);
     }
     step('transfer');
     const done = await timed('transfer', withTimeout(clock, tx.events.done, t.transactionMs, () => new TimeoutError('the response', t.transactionMs)));
     // A response that ends the connection is not followed by a request on the kept socket.
+    trace('done', tx.id);
     const close = req.closeAfter || done.closeRequested;
     if (tx.keepMs > 0 && !close) {
       step('kept');
@@ -244,8 +249,10 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     const rel = done.released ?? (await timed('release', agent.call<ReleaseResponse__Output>('Release', { transaction_id: String(tx.id) }, t.releaseMs)));
     step('adopt');
     await timed('deleteRules', tx.rules.delete());
+    trace('rules-del', tx.id);
     if (!rel.state) throw new PrismError('PRISM_ERR_PROTO', 'the agent released the connection without its state');
     deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []), close);
+    trace('adopted', tx.id);
     return finished(times, done);
   } catch (err) {
     const failure: HandoffFailure = { step: tx.record.state, code: codeOf(err), message: (err as Error).message };

@@ -9,6 +9,7 @@ import type { AgentClient as _prism_control_v1_AgentClient, AgentDefinition as _
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from './prism/control/v1/AgentEvent.js';
 import type { AgentMessage as _prism_control_v1_AgentMessage, AgentMessage__Output as _prism_control_v1_AgentMessage__Output } from './prism/control/v1/AgentMessage.js';
 import type { CallError as _prism_control_v1_CallError, CallError__Output as _prism_control_v1_CallError__Output } from './prism/control/v1/CallError.js';
+import type { ChannelHello as _prism_control_v1_ChannelHello, ChannelHello__Output as _prism_control_v1_ChannelHello__Output } from './prism/control/v1/ChannelHello.js';
 import type { ConnectionState as _prism_control_v1_ConnectionState, ConnectionState__Output as _prism_control_v1_ConnectionState__Output } from './prism/control/v1/ConnectionState.js';
 import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from './prism/control/v1/ContinueRequest.js';
 import type { ContinueResponse as _prism_control_v1_ContinueResponse, ContinueResponse__Output as _prism_control_v1_ContinueResponse__Output } from './prism/control/v1/ContinueResponse.js';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
         AgentEvent: MessageTypeDefinition<_prism_control_v1_AgentEvent, _prism_control_v1_AgentEvent__Output>
         AgentMessage: MessageTypeDefinition<_prism_control_v1_AgentMessage, _prism_control_v1_AgentMessage__Output>
         CallError: MessageTypeDefinition<_prism_control_v1_CallError, _prism_control_v1_CallError__Output>
+        ChannelHello: MessageTypeDefinition<_prism_control_v1_ChannelHello, _prism_control_v1_ChannelHello__Output>
         ConnectionState: MessageTypeDefinition<_prism_control_v1_ConnectionState, _prism_control_v1_ConnectionState__Output>
         ContinueRequest: MessageTypeDefinition<_prism_control_v1_ContinueRequest, _prism_control_v1_ContinueRequest__Output>
         ContinueResponse: MessageTypeDefinition<_prism_control_v1_ContinueResponse, _prism_control_v1_ContinueResponse__Output>

@@ -5,6 +5,7 @@ import type { PrepareRequest as _prism_control_v1_PrepareRequest, PrepareRequest
 import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequest__Output as _prism_control_v1_ContinueRequest__Output } from '../../../prism/control/v1/ContinueRequest.js';
 import type { ReleaseRequest as _prism_control_v1_ReleaseRequest, ReleaseRequest__Output as _prism_control_v1_ReleaseRequest__Output } from '../../../prism/control/v1/ReleaseRequest.js';
 import type { AbortRequest as _prism_control_v1_AbortRequest, AbortRequest__Output as _prism_control_v1_AbortRequest__Output } from '../../../prism/control/v1/AbortRequest.js';
+import type { ChannelHello as _prism_control_v1_ChannelHello, ChannelHello__Output as _prism_control_v1_ChannelHello__Output } from '../../../prism/control/v1/ChannelHello.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ControllerMessage {
@@ -13,7 +14,8 @@ export interface ControllerMessage {
   'continue'?: (_prism_control_v1_ContinueRequest | null);
   'release'?: (_prism_control_v1_ReleaseRequest | null);
   'abort'?: (_prism_control_v1_AbortRequest | null);
-  'call'?: "prepare"|"continue"|"release"|"abort";
+  'hello'?: (_prism_control_v1_ChannelHello | null);
+  'call'?: "prepare"|"continue"|"release"|"abort"|"hello";
 }
 
 export interface ControllerMessage__Output {
@@ -22,5 +24,6 @@ export interface ControllerMessage__Output {
   'continue'?: (_prism_control_v1_ContinueRequest__Output | null);
   'release'?: (_prism_control_v1_ReleaseRequest__Output | null);
   'abort'?: (_prism_control_v1_AbortRequest__Output | null);
-  'call'?: "prepare"|"continue"|"release"|"abort";
+  'hello'?: (_prism_control_v1_ChannelHello__Output | null);
+  'call'?: "prepare"|"continue"|"release"|"abort"|"hello";
 }

@@ -8,6 +8,8 @@ export interface HealthResponse {
   'version'?: (string);
   'backend_address'?: (string);
   'protocol_version'?: (_prism_control_v1_ProtocolVersion);
+  'channel_port'?: (number);
+  'channel_path'?: (string);
 }
 
 export interface HealthResponse__Output {
@@ -15,4 +17,6 @@ export interface HealthResponse__Output {
   'version': (string);
   'backend_address': (string);
   'protocol_version': (_prism_control_v1_ProtocolVersion__Output);
+  'channel_port': (number);
+  'channel_path': (string);
 }
