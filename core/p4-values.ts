@@ -11,12 +11,29 @@ export type P4Value = number | bigint | string | Uint8Array;
 /** `value` as ceil(bits/8) big-endian bytes; throws when it does not fit `bits`. */
 export function toFieldBytes(value: P4Value, bits: number, what = 'value'): Buffer {
   const n = Math.ceil(bits / 8);
+  // The hot path (hand-off rules: ports, flags, IPv4 and MAC text) needs no bigint.
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && n <= 6) {
+    if (value >= 2 ** bits) throw new InvalidArgumentError(`${what}: ${value} does not fit ${bits} bits`);
+    const out = Buffer.alloc(n);
+    out.writeUIntBE(value, 0, n);
+    return out;
+  }
+  if (typeof value === 'string' && bits >= 32 && IPV4.test(value)) {
+    const out = Buffer.alloc(n);
+    ipv4ToBytes(value).copy(out, n - 4);
+    return out;
+  }
+  if (typeof value === 'string' && bits >= 48 && MAC.test(value)) {
+    const out = Buffer.alloc(n);
+    macToBytes(value).copy(out, n - 6);
+    return out;
+  }
   let big: bigint;
   if (value instanceof Uint8Array) {
     big = value.length === 0 ? 0n : BigInt(`0x${Buffer.from(value).toString('hex')}`);
   } else if (typeof value === 'string') {
-    if (/^\d+\.\d+\.\d+\.\d+$/.test(value)) big = BigInt(ipv4ToBytes(value).readUInt32BE(0));
-    else if (/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(value)) big = BigInt(`0x${macToBytes(value).toString('hex')}`);
+    if (IPV4.test(value)) big = BigInt(ipv4ToBytes(value).readUInt32BE(0));
+    else if (MAC.test(value)) big = BigInt(`0x${macToBytes(value).toString('hex')}`);
     else if (/^(0x[0-9a-fA-F]+|\d+)$/.test(value)) big = BigInt(value);
     else throw new InvalidArgumentError(`${what}: ${JSON.stringify(value)} is not a number, IPv4 address or MAC address`);
   } else if (typeof value === 'number') {
@@ -33,6 +50,9 @@ export function toFieldBytes(value: P4Value, bits: number, what = 'value'): Buff
   }
   return out;
 }
+
+const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 /** The canonical bytestring: leading zero bytes removed, at least one byte kept. */
 export function canonicalBytes(b: Uint8Array): Buffer {

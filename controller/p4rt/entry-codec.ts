@@ -120,7 +120,11 @@ function toBig(b: Uint8Array): bigint {
 }
 
 function canonical(v: P4Value, bits: number, what: string): Buffer {
-  return canonicalBytes(toFieldBytes(v, bits, what));
+  // toFieldBytes gives a fresh buffer: its canonical form can be a view of it (no copy).
+  const b = toFieldBytes(v, bits, what);
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return i === 0 ? b : b.subarray(i);
 }
 
 function ones(bits: number): bigint {

@@ -1,21 +1,26 @@
 /** IPv4 and MAC address text ↔ bytes. Bad input throws InvalidArgumentError naming the value. */
 import { InvalidArgumentError } from '../errors.js';
 
-export function ipv4ToBytes(ip: string): Buffer {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new InvalidArgumentError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+const DOTTED = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function ipv4ToNumber(ip: string): number {
+  const m = DOTTED.exec(ip);
+  if (m) {
+    const a = +m[1]!, b = +m[2]!, c = +m[3]!, d = +m[4]!;
+    if (a <= 255 && b <= 255 && c <= 255 && d <= 255) return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
   }
-  return Buffer.from(parts.map(Number));
+  throw new InvalidArgumentError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+}
+
+export function ipv4ToBytes(ip: string): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(ipv4ToNumber(ip), 0);
+  return out;
 }
 
 export function bytesToIpv4(b: Uint8Array): string {
   if (b.length !== 4) throw new InvalidArgumentError(`an IPv4 address is 4 bytes, got ${b.length}`);
-  return Array.from(b).join('.');
-}
-
-export function ipv4ToNumber(ip: string): number {
-  return ipv4ToBytes(ip).readUInt32BE(0);
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
 export function macToBytes(mac: string): Buffer {
