@@ -1,14 +1,19 @@
 /**
- * The agent's Session stream (agent/agent-server.ts) with the controller's AgentClient, over real
- * gRPC on loopback: a controller without the agent's token never gets a stream (its calls fail as
+ * The agent's Session stream and framed channel (agent/agent-server.ts, core/control-channel.ts)
+ * with the controller's AgentClient, over real gRPC and TCP on loopback: a controller without the agent's token never gets a stream (its calls fail as
  * never sent, nothing reaches the host), one with it gets answers, errors with their gRPC codes,
  * and the host's events.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AgentServer } from '../../agent/agent-server.js';
 import type { LoadReport, TransactionDone, TransactionHost } from '../../agent/transaction-host.js';
 import { AgentCallError, AgentClient } from '../../controller/handoff/agent-client.js';
+import { agentMessages, controllerMessages, readMessages } from '../../core/control-channel.js';
 import { loadGrpcDefinitions } from '../../core/proto.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -39,7 +44,7 @@ function fakeHost() {
   return { host, calls, emitDone: (d: TransactionDone) => done.forEach((l) => l(d)) };
 }
 
-describe('the agent Session stream', () => {
+describe('the agent Session stream and framed channel', () => {
   let server: AgentServer | undefined;
   let client: AgentClient | undefined;
   afterEach(async () => {
@@ -75,11 +80,16 @@ describe('the agent Session stream', () => {
     expect(f.calls).toEqual([]);
   });
 
-  it('with the token: answers, errors with their codes, and events on the same stream', async () => {
+  it.each([
+    ['the framed channel', true, 'channel'],
+    ['the gRPC Session stream', false, 'grpc'],
+  ] as const)('with the token, over %s: answers, errors with their codes, and events on the same link', async (_name, channel, link) => {
     const f = fakeHost();
     server = await AgentServer.start({ name: 'b1', listen: '127.0.0.1:0', token: TOKEN, backendAddress: '10.0.0.11', host: f.host });
-    client = new AgentClient('b1', server.address, TOKEN);
+    expect(server.channelPort).toBeGreaterThan(0);
+    client = new AgentClient('b1', server.address, TOKEN, { channel });
     await waitFor(() => client!.up, 'the session to come up');
+    expect(client.link).toBe(link);
     expect(await client.call('Abort', { transaction_id: '7', reason: 'x' }, 1000)).toEqual({ found: false });
     const err = await client.call('Release', { transaction_id: '7' }, 1000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentCallError);
@@ -89,5 +99,65 @@ describe('the agent Session stream', () => {
     f.emitDone({ id: 7n, bytesSent: 300n, bytesReceived: 27n, closeRequested: true });
     expect(await seen).toEqual([7n, 300n, 27n, undefined, true]);
     expect(f.calls).toEqual(['abort', 'release']);
+  });
+
+  it('the framed channel refuses a wrong token: an UNAUTHENTICATED frame, the connection closed, the host untouched', async () => {
+    const f = fakeHost();
+    server = await AgentServer.start({ name: 'b1', listen: '127.0.0.1:0', token: TOKEN, backendAddress: '10.0.0.11', host: f.host });
+    const sock = net.connect({ host: '127.0.0.1', port: server.channelPort });
+    const got: Record<string, any>[] = [];
+    readMessages(sock, agentMessages(), (m) => got.push(m), () => undefined);
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    sock.write(controllerMessages().frame({ call_id: '0', hello: { token: 'not-the-token-at-all' } }));
+    sock.write(controllerMessages().frame({ call_id: '1', abort: { transaction_id: '1', reason: 'x' } }));
+    await closed;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.message).toBe('error');
+    expect(got[0]!.error.code).toBe(grpc.status.UNAUTHENTICATED);
+    // An AgentClient with the wrong token never comes up, and sends nothing.
+    client = new AgentClient('b1', server.address, 'not-the-token-at-all');
+    const err = await client.call('Abort', { transaction_id: '1', reason: 'x' }, 1000).catch((e: unknown) => e);
+    expect((err as AgentCallError).neverSent).toBe(true);
+    expect(client.up).toBe(false);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('a frame over the size limit or a message that does not decode closes that connection only', async () => {
+    const f = fakeHost();
+    server = await AgentServer.start({ name: 'b1', listen: '127.0.0.1:0', token: TOKEN, backendAddress: '10.0.0.11', host: f.host });
+    client = new AgentClient('b1', server.address, TOKEN);
+    await waitFor(() => client!.up, 'the session to come up');
+    for (const bad of [Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xff, 0xff, 0xff])])]) {
+      const sock = net.connect({ host: '127.0.0.1', port: server.channelPort });
+      const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      sock.on('error', () => undefined);
+      sock.write(bad);
+      await closed;
+    }
+    expect(await client.call('Abort', { transaction_id: '9', reason: 'x' }, 1000)).toEqual({ found: false });
+    expect(f.calls).toEqual(['abort']);
+  });
+
+  it('on a unix socket the channel is <path>.channel; without a channel the client uses the Session stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prism-agent-'));
+    try {
+      const f = fakeHost();
+      server = await AgentServer.start({ name: 'b1', listen: `unix:${join(dir, 'b1.sock')}`, token: TOKEN, backendAddress: '10.0.0.11', host: f.host });
+      expect(server.channelPath).toBe(join(dir, 'b1.sock.channel'));
+      client = new AgentClient('b1', server.address, TOKEN);
+      await waitFor(() => client!.up, 'the session to come up');
+      expect(client.link).toBe('channel');
+      expect(await client.call('Abort', { transaction_id: '3', reason: 'x' }, 1000)).toEqual({ found: false });
+      client.close();
+      await server.stop();
+      server = await AgentServer.start({ name: 'b1', listen: '127.0.0.1:0', token: TOKEN, backendAddress: '10.0.0.11', host: f.host, channelPort: null });
+      expect(server.channelPort).toBe(0);
+      client = new AgentClient('b1', server.address, TOKEN);
+      await waitFor(() => client!.up, 'the session to come up');
+      expect(client.link).toBe('grpc');
+      expect(await client.call('Abort', { transaction_id: '4', reason: 'x' }, 1000)).toEqual({ found: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
