@@ -85,7 +85,7 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     // Let transactions still handing back finish (their rules come out), within a bound.
     if (handoff) await waitFor(() => handoff!.inFlight === 0, 5000, 'transactions to finish').catch(() => undefined);
     await admin?.app.close();
-    handoff?.close();
+    await handoff?.close();
     await controller?.stop();
     await sw?.stop();
     await topo.teardown(); // also ends the agent processes in the namespaces

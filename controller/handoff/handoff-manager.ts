@@ -34,7 +34,7 @@ import { BackendRegistry, type Backend, type BackendSpec } from './backends.js';
 import { systemHandoffClock, type HandoffClock } from './clock.js';
 import type { HandoffEvent, Outcome, StepTimes } from './events.js';
 import { HandoffHistory, type ConnectionTotals, type TransactionRecord } from './history.js';
-import { TransactionRules, type RuleWriter } from './rules.js';
+import { RuleBatcher, TransactionRules } from './rules.js';
 import { continueIfSame, DEFAULT_SPECULATION, keepMsFor, type NextVerdict, type SpeculationOptions, type SpeculationStats } from './speculation.js';
 import { codeOf, DEFAULT_TIMEOUTS, failTransaction, runTransaction, TransactionEvents, type DoneReport, type HandoffTimeouts, type RunnableTransaction, type RunRequest, type RunResult } from './transaction.js';
 
@@ -103,7 +103,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #timeouts: HandoffTimeouts;
   readonly #speculation: SpeculationOptions;
   readonly #clock: HandoffClock;
-  readonly #rules: RuleWriter;
+  readonly #rules: RuleBatcher;
   readonly #pending = new Map<TcpConnection<ClientLink>, PendingDecision>();
   readonly #history = new HandoffHistory();
   #nextId = 1n;
@@ -121,7 +121,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   constructor(ctl: Controller, backends: readonly BackendSpec[], opts: HandoffManagerOptions = {}) {
     super();
     this.#ctl = ctl;
-    this.#rules = ctl.client;
+    this.#rules = new RuleBatcher(ctl.client);
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.#speculation = { ...DEFAULT_SPECULATION, ...opts.speculation };
     this.#clock = opts.clock ?? systemHandoffClock;
@@ -457,7 +457,24 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     return this.#tx.size;
   }
 
-  close(): void {
+  /** No transaction in flight and no rule delete waiting (RuleBatcher): the tables hold only what connections use. */
+  get settled(): boolean {
+    return this.#tx.size === 0 && this.#rules.pending === 0;
+  }
+
+  /** Deferred rule deletes (RuleBatcher): how many, and how many went out with another write. */
+  get ruleBatching(): Readonly<RuleBatcher['stats']> & { readonly pending: number } {
+    return { ...this.#rules.stats, pending: this.#rules.pending };
+  }
+
+  /** Writes the rule deletes still deferred (stack shutdown, tests that read the tables). */
+  flushRules(): Promise<void> {
+    return this.#rules.flush();
+  }
+
+  /** Writes the deferred rule deletes, then closes the agents' connections. */
+  async close(): Promise<void> {
+    await this.#rules.flush();
     this.#backends.close();
   }
 }

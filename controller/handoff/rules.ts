@@ -5,18 +5,142 @@
  * path deletes exactly what is left (invariant 4).
  */
 import { TimeoutError } from '../../core/errors.js';
+import { logger } from '../../core/log.js';
 import type { EntryUpdate } from '../p4rt/client.js';
+import { writeErrorOf, type WriteResult } from '../p4rt/write-status.js';
 import type { TableEntrySpec } from '../p4rt/entry-codec.js';
 import type { TcpRepairState } from '../tcp/repair-state.js';
 import type { ClientLink } from '../controller.js';
 import { withTimeout, type HandoffClock } from './clock.js';
 
+const log = logger('handoff');
+
 export type RuleTable = 'handoff_in' | 'handoff_out';
 export const RULE_TABLES: readonly RuleTable[] = ['handoff_in', 'handoff_out'];
 
-/** Where rules go: the P4Runtime client (writeOrThrow), or a fake in unit tests. */
+/** Where rules go: the P4Runtime client (writeOrThrow), a RuleBatcher over it, or a fake in unit tests. */
 export interface RuleWriter {
   writeOrThrow(updates: readonly EntryUpdate[]): Promise<void>;
+  /** Deletes that may wait for the next write (RuleBatcher); without it, they are written at once. */
+  deferDelete?(updates: readonly EntryUpdate[]): void;
+}
+
+/**
+ * How long a deferred delete waits for a write to join (ms). A connection's next transaction
+ * writes its rules about a millisecond after the hand-back on this project's 2-core machine, so
+ * most deletes travel with an insert; an entry of a closed backend socket lingering that long is
+ * harmless (nothing matches it: the socket sends nothing).
+ */
+export const DEFER_MS = 3;
+
+/** What RuleBatcher writes through: the P4Runtime client's per-update results. */
+export interface BatchWriter {
+  write(updates: readonly EntryUpdate[]): Promise<WriteResult[]>;
+}
+
+/**
+ * Batches deletes that nothing waits for with the next write, across connections: a hand-back's
+ * last rule (handoff_out, once the controller owns the connection again) goes out with the next
+ * transaction's insert, in one Write, or on its own DEFER_MS later when no write comes first. A batch never holds two updates of one entry (P4Runtime lets
+ * the switch apply a batch in any order): an update of an entry whose delete is pending waits
+ * until the delete is written. A deferred delete that fails is logged; reconcile removes what it
+ * leaves (invariant 4), as for any failed delete.
+ */
+export class RuleBatcher implements RuleWriter {
+  readonly #writer: BatchWriter;
+  #pending: EntryUpdate[] = [];
+  #keys = new Set<string>();
+  #scheduled: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #inFlight = 0;
+  /** Deferred deletes, and how many of them went out with another write. */
+  readonly stats = { deferred: 0, batched: 0, failed: 0 };
+
+  constructor(writer: BatchWriter) {
+    this.#writer = writer;
+  }
+
+  deferDelete(updates: readonly EntryUpdate[]): void {
+    for (const u of updates) {
+      this.#pending.push(u);
+      this.#keys.add(entryKey(u));
+    }
+    this.stats.deferred += updates.length;
+    this.#scheduled ??= setTimeout(() => {
+      this.#scheduled = undefined;
+      void this.flush();
+    }, DEFER_MS);
+  }
+
+  async writeOrThrow(updates: readonly EntryUpdate[]): Promise<void> {
+    if (this.#flushing) await this.#flushing;
+    if (updates.some((u) => this.#keys.has(entryKey(u)))) await this.flush();
+    const deferred = this.#take();
+    this.stats.batched += deferred.length;
+    let results: WriteResult[];
+    try {
+      results = await this.#writer.write([...deferred, ...updates]);
+    } catch (err) {
+      if (deferred.length > 0) this.#failed(deferred.length, (err as Error).message);
+      throw err;
+    }
+    const mine = results.slice(deferred.length).map((r) => ({ ...r, index: r.index - deferred.length }));
+    this.#report(results.slice(0, deferred.length));
+    const error = writeErrorOf(mine);
+    if (error) throw error;
+  }
+
+  /** Writes the deferred deletes now (also what close() of the hand-off does). */
+  flush(): Promise<void> {
+    if (this.#scheduled) {
+      clearTimeout(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    const deferred = this.#take();
+    if (deferred.length === 0) return this.#flushing ?? Promise.resolve();
+    this.#inFlight += deferred.length;
+    const p = this.#writer.write(deferred).then(
+      (results) => this.#report(results),
+      (err: unknown) => this.#failed(deferred.length, (err as Error).message),
+    );
+    const done = p.finally(() => {
+      this.#inFlight -= deferred.length;
+      if (this.#flushing === done) this.#flushing = undefined;
+    });
+    this.#flushing = done;
+    return done;
+  }
+
+  /** Deletes waiting to be written or being written on their own. */
+  get pending(): number {
+    return this.#pending.length + this.#inFlight;
+  }
+
+  #take(): EntryUpdate[] {
+    const d = this.#pending;
+    this.#pending = [];
+    this.#keys = new Set();
+    return d;
+  }
+
+  #report(results: readonly WriteResult[]): void {
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length > 0) this.#failed(failed.length, failed.map((r) => (r.ok ? '' : `${r.entry}: ${r.code} ${r.message}`)).join('; '));
+  }
+
+  #failed(n: number, why: string): void {
+    this.stats.failed += n;
+    log.error({ deletes: n, err: why }, 'deferred hand-off rule deletes failed; reconcile will remove what is left');
+  }
+}
+
+/** One entry's identity within a batch: its table and match (what P4Runtime keys an entry by). */
+function entryKey(u: EntryUpdate): string {
+  const m = u.entry.match ?? {};
+  return `${String(u.entry.table)}|${Object.keys(m)
+    .sort()
+    .map((k) => `${k}=${String(m[k] as string | number)}`)
+    .join(',')}`;
 }
 
 /** What the rules of one connection on one backend are made of. */
@@ -76,6 +200,19 @@ export class TransactionRules {
   /** Deletes `tables` (default: whatever is installed) in one batch. */
   delete(tables: readonly RuleTable[] = this.installed): Promise<void> {
     return tables.length === 0 ? Promise.resolve() : this.#write('DELETE', tables, false);
+  }
+
+  /**
+   * Deletes whatever is installed without waiting: with the next write of the writer, when it
+   * batches (RuleBatcher); else at once. This transaction owns no rule afterwards either way.
+   */
+  deleteLater(): Promise<void> {
+    const tables = this.installed;
+    if (tables.length === 0) return Promise.resolve();
+    if (!this.#writer.deferDelete) return this.delete(tables);
+    this.#writer.deferDelete(tables.map((table) => ({ type: 'DELETE' as const, entry: ruleEntry(table, 'DELETE', this.#target, false) })));
+    this.#installed.clear();
+    return Promise.resolve();
   }
 
   /** Hands the installed rules to another transaction (a cached one serves on them): this one owns none. */

@@ -248,11 +248,15 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     if (!zeroWindow) await timed('deleteRules', tx.rules.delete(['handoff_in']));
     const rel = done.released ?? (await timed('release', agent.call<ReleaseResponse__Output>('Release', { transaction_id: String(tx.id) }, t.releaseMs)));
     step('adopt');
-    await timed('deleteRules', tx.rules.delete());
+    // The client→backend rule goes before the controller owns the connection again (what the
+    // client sends next must reach the controller). The backend→client rule can wait: the
+    // backend's socket is closed and sends nothing, so it goes with the next write (RuleBatcher).
+    if (zeroWindow) await timed('deleteRules', tx.rules.delete(['handoff_in']));
     trace('rules-del', tx.id);
     if (!rel.state) throw new PrismError('PRISM_ERR_PROTO', 'the agent released the connection without its state');
     deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []), close);
     trace('adopted', tx.id);
+    await tx.rules.deleteLater();
     return finished(times, done);
   } catch (err) {
     const failure: HandoffFailure = { step: tx.record.state, code: codeOf(err), message: (err as Error).message };

@@ -32,7 +32,7 @@ export async function tcpCounters(host: Host): Promise<Record<string, number>> {
  * controller has seen Done, released the socket and deleted the rules.
  */
 export async function handoffsSettled(stack: RunningStack, timeoutMs = 15_000): Promise<void> {
-  await waitFor(() => stack.handoff.inFlight === 0, `no hand-off in flight (${stack.handoff.inFlight} left)`, timeoutMs, 20);
+  await waitFor(() => stack.handoff.settled, `no hand-off in flight and no rule delete deferred (${stack.handoff.inFlight} in flight, ${stack.handoff.ruleBatching.pending} deletes)`, timeoutMs, 20);
 }
 
 /**

@@ -152,8 +152,14 @@ const READ = { bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), bodyLeng
 const WRITE = { bytes: Buffer.from('PUT /objects/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'), bodyLength: 3, isRead: false, closeAfter: false };
 
 describe('a transaction, step by step', () => {
-  it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, rules deleted, adopted; no Release call', async () => {
+  it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, client→backend rule deleted, adopted, then the other rule; no Release call', async () => {
     const { writer, agent, tx, deps, seen } = setup();
+    let writesAtAdopt = -1;
+    const adopt = deps.adopt;
+    deps.adopt = (...a) => {
+      writesAtAdopt = writer.writes.length;
+      adopt(...a);
+    };
     const run = runTransaction(tx, READ, deps);
     await flush();
     expect(tx.record.state).toBe('transfer');
@@ -167,8 +173,10 @@ describe('a transaction, step by step', () => {
     expect(agent.methods()).toEqual(['Prepare']);
     expect(writer.writes).toEqual([
       { type: 'INSERT', tables: ['handoff_in', 'handoff_out'], zeroWindow: 1 },
-      { type: 'DELETE', tables: ['handoff_in', 'handoff_out'], zeroWindow: undefined },
+      { type: 'DELETE', tables: ['handoff_in'], zeroWindow: undefined },
+      { type: 'DELETE', tables: ['handoff_out'], zeroWindow: undefined },
     ]);
+    expect(writesAtAdopt).toBe(2); // handoff_in was gone, handoff_out not yet
     expect(tx.rules.installed).toEqual([]);
     expect(seen.adopted).toMatchObject({ sndNxt: 1300, rcvNxt: 5100, localIp: '10.0.0.100', remotePort: 40000 });
     expect(seen.resets).toBe(0);
