@@ -4,7 +4,7 @@
  * zero bytes, at least one byte) that P4Runtime servers accept and produce.
  */
 import { InvalidArgumentError } from './errors.js';
-import { ipv4ToBytes, macToBytes } from './header/addr.js';
+import { ipv4ToBytes, ipv4ToNumber, macToBytes } from './header/addr.js';
 
 export type P4Value = number | bigint | string | Uint8Array;
 
@@ -12,19 +12,20 @@ export type P4Value = number | bigint | string | Uint8Array;
 export function toFieldBytes(value: P4Value, bits: number, what = 'value'): Buffer {
   const n = Math.ceil(bits / 8);
   // The hot path (hand-off rules: ports, flags, IPv4 and MAC text) needs no bigint.
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && n <= 6) {
+  // (allocUnsafe: small buffers come from Node's shared pool; every byte is written below.)
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && n >= 1 && n <= 6) {
     if (value >= 2 ** bits) throw new InvalidArgumentError(`${what}: ${value} does not fit ${bits} bits`);
-    const out = Buffer.alloc(n);
+    const out = Buffer.allocUnsafe(n);
     out.writeUIntBE(value, 0, n);
     return out;
   }
   if (typeof value === 'string' && bits >= 32 && IPV4.test(value)) {
-    const out = Buffer.alloc(n);
-    ipv4ToBytes(value).copy(out, n - 4);
+    const out = Buffer.allocUnsafe(n).fill(0, 0, n - 4);
+    out.writeUInt32BE(ipv4ToNumber(value), n - 4);
     return out;
   }
   if (typeof value === 'string' && bits >= 48 && MAC.test(value)) {
-    const out = Buffer.alloc(n);
+    const out = Buffer.allocUnsafe(n).fill(0, 0, n - 6);
     macToBytes(value).copy(out, n - 6);
     return out;
   }

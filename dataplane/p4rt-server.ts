@@ -87,6 +87,60 @@ const toU128 = (v: bigint): Obj => ({ high: String(v >> 64n), low: String(v & 0x
 
 const WRITE_REQUEST = lookupMessageType('p4.v1.WriteRequest');
 
+const MATCH_KINDS = new Set(['exact', 'lpm', 'ternary', 'range', 'optional']);
+
+/**
+ * A WriteRequest of table entries as P4RuntimeClient builds it (Buffers for every value, direct
+ * actions), in the decoded shape the handler reads, without protobufjs's round trip (which costs
+ * more than the write itself on the hand-off path): only the oneof names the decoder adds are
+ * added (Entity.entity, FieldMatch.field_match_type, TableAction.type). Anything else (another
+ * entity, a value that is not bytes, an unknown field) returns null, and localWrite converts the
+ * request the full way.
+ */
+export function tableEntryWrite(req: Obj): Obj | null {
+  const updates = req.updates;
+  if (!Array.isArray(updates)) return null;
+  const out: Obj[] = new Array(updates.length);
+  for (let i = 0; i < updates.length; i++) {
+    const u = updates[i] as Obj;
+    if (typeof u?.type !== 'string') return null;
+    const e = u.entity as Obj | undefined;
+    const te = e?.table_entry as Obj | undefined;
+    if (!te || typeof te !== 'object') return null;
+    for (const k in e) if (k !== 'table_entry') return null;
+    for (const k in te) if (!TABLE_ENTRY_KEYS.has(k)) return null;
+    const given = (te.match ?? []) as Obj[];
+    const match: Obj[] = new Array(given.length);
+    for (let j = 0; j < given.length; j++) {
+      const fm = given[j]!;
+      let kind: string | undefined;
+      for (const k in fm) {
+        if (k === 'field_id') continue;
+        if (kind !== undefined || !MATCH_KINDS.has(k)) return null;
+        kind = k;
+      }
+      if (kind === undefined || typeof fm.field_id !== 'number') return null;
+      const v = fm[kind] as Obj;
+      for (const k in v) if (k !== 'prefix_len' && !(v[k] instanceof Uint8Array)) return null;
+      match[j] = { field_id: fm.field_id, [kind]: v, field_match_type: kind };
+    }
+    let action: Obj | null = null;
+    if (te.action != null) {
+      const a = te.action as Obj;
+      for (const k in a) if (k !== 'action') return null;
+      const params = (a.action?.params ?? []) as Obj[];
+      if (typeof a.action?.action_id !== 'number') return null;
+      for (const p of params) if (typeof p.param_id !== 'number' || !(p.value instanceof Uint8Array)) return null;
+      action = { type: 'action', action: { action_id: a.action.action_id, params } };
+    }
+    out[i] = { type: u.type, entity: { entity: 'table_entry', table_entry: { table_id: te.table_id, match, action, priority: te.priority ?? 0, is_default_action: te.is_default_action ?? false } } };
+  }
+  return { device_id: req.device_id, election_id: req.election_id, role: req.role ?? '', atomicity: req.atomicity ?? 'CONTINUE_ON_ERROR', updates: out };
+}
+
+/** Fields of a TableEntry the fast path passes on as they are. */
+const TABLE_ENTRY_KEYS = new Set(['table_id', 'match', 'action', 'priority', 'is_default_action']);
+
 export class EmbeddedSwitch {
   readonly options: EmbeddedSwitchOptions;
   readonly #server: grpc.Server;
@@ -139,7 +193,7 @@ export class EmbeddedSwitch {
   localWrite = async (request: object): Promise<void> => {
     const t0 = performance.now();
     try {
-      this.#write(WRITE_REQUEST.toObject(WRITE_REQUEST.fromObject(request), CONVERSION_OPTIONS) as Obj);
+      this.#write(tableEntryWrite(request as Obj) ?? (WRITE_REQUEST.toObject(WRITE_REQUEST.fromObject(request), CONVERSION_OPTIONS) as Obj));
     } catch (err) {
       throw toServiceError(err);
     } finally {

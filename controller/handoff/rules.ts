@@ -84,9 +84,10 @@ export class RuleBatcher implements RuleWriter {
       if (deferred.length > 0) this.#failed(deferred.length, (err as Error).message);
       throw err;
     }
-    const mine = results.slice(deferred.length).map((r) => ({ ...r, index: r.index - deferred.length }));
     this.#report(results.slice(0, deferred.length));
-    const error = writeErrorOf(mine);
+    const mine = results.slice(deferred.length);
+    // (Only failures are copied: a result's entry is a lazy description, costly to build.)
+    const error = mine.every((r) => r.ok) ? null : writeErrorOf(mine.map((r) => (r.ok ? r : { ...r, index: r.index - deferred.length })));
     if (error) throw error;
   }
 

@@ -232,6 +232,20 @@ export class P4InfoIndex {
     return this.actionList;
   }
 
+  /**
+   * Lookups by name that succeeded (the index never changes): the hand-off names the same tables,
+   * fields, actions and parameters for every entry it writes.
+   */
+  private readonly found = new Map<string, unknown>();
+
+  private memo<T>(key: string, look: () => T): T {
+    const hit = this.found.get(key);
+    if (hit !== undefined) return hit as T;
+    const v = look();
+    if (this.found.size < 10_000) this.found.set(key, v);
+    return v;
+  }
+
   /** A table by full name, alias, unique suffix or id. */
   table(ref: string | number | TableInfo): TableInfo {
     if (typeof ref === 'object') return ref;
@@ -239,7 +253,7 @@ export class P4InfoIndex {
       const t = this.tablesById.get(ref);
       if (t) return t;
     }
-    return resolve('table', this.tableList, ref);
+    return typeof ref === 'string' ? this.memo(`t|${ref}`, () => resolve('table', this.tableList, ref)) : resolve('table', this.tableList, ref);
   }
 
   /** A table by id, or undefined (for decoding entries the switch sends). */
@@ -264,13 +278,13 @@ export class P4InfoIndex {
   /** A match field of `table` by full name ("hdr.ipv4.dst_addr"), unique suffix ("dst_addr") or id. */
   matchField(table: string | number | TableInfo, ref: string | number): MatchFieldInfo {
     const t = this.table(table);
-    return resolve('match field', t.matchFields, ref, `table ${displayName(t)}`);
+    return this.memo(`f|${t.id}|${typeof ref}|${ref}`, () => resolve('match field', t.matchFields, ref, `table ${displayName(t)}`));
   }
 
   /** A parameter of `action` by name or id. */
   param(action: string | number | ActionInfo, ref: string | number): ActionParamInfo {
     const a = this.action(action);
-    return resolve('parameter', a.params, ref, `action ${displayName(a)}`);
+    return this.memo(`p|${a.id}|${typeof ref}|${ref}`, () => resolve('parameter', a.params, ref, `action ${displayName(a)}`));
   }
 
   /**
@@ -279,6 +293,11 @@ export class P4InfoIndex {
    */
   tableAction(table: string | number | TableInfo, ref: string | number | ActionInfo): { action: ActionInfo; scope: ActionScope } {
     const t = this.table(table);
+    if (typeof ref !== 'object') return this.memo(`a|${t.id}|${typeof ref}|${ref}`, () => this.lookTableAction(t, ref));
+    return this.lookTableAction(t, ref);
+  }
+
+  private lookTableAction(t: TableInfo, ref: string | number | ActionInfo): { action: ActionInfo; scope: ActionScope } {
     const allowed = t.actionRefs.map((r) => this.actionsById.get(r.id)).filter((a): a is ActionInfo => a !== undefined);
     let a: ActionInfo;
     if (typeof ref === 'object') {

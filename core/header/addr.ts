@@ -23,12 +23,11 @@ export function bytesToIpv4(b: Uint8Array): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
+const COLONED = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
+
 export function macToBytes(mac: string): Buffer {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
-    throw new InvalidArgumentError(`not a MAC address: ${JSON.stringify(mac)}`);
-  }
-  return Buffer.from(parts.map((p) => parseInt(p, 16)));
+  if (!COLONED.test(mac)) throw new InvalidArgumentError(`not a MAC address: ${JSON.stringify(mac)}`);
+  return Buffer.from(mac.replaceAll(':', ''), 'hex');
 }
 
 export function bytesToMac(b: Uint8Array): string {
