@@ -86,6 +86,11 @@ export class AgentServer {
           throw err;
         }
       },
+      start: async (req) => {
+        await opts.host.start(BigInt(req.transaction_id));
+        trace('a-started', req.transaction_id);
+        return {};
+      },
       continue: async (req) => {
         await opts.host.continue(BigInt(req.transaction_id), BigInt(req.next_transaction_id), Number(req.deadline_unix_ms ?? 0), Number(req.keep_ms ?? 0));
         return {};
@@ -96,10 +101,7 @@ export class AgentServer {
     this.#server.addService(svc, {
       Prepare: this.#unary(calls.prepare),
       Continue: this.#unary(calls.continue),
-      Start: this.#unary(async (req) => {
-        await opts.host.start(BigInt(req.transaction_id));
-        return {};
-      }),
+      Start: this.#unary(calls.start),
       Release: this.#unary(calls.release),
       Abort: this.#unary(calls.abort),
       Health: this.#unary(() => ({ agent: opts.name, version: '0.1.0', backend_address: opts.backendAddress, protocol_version: CONTROL_PROTOCOL_VERSION, channel_port: this.#channelPort, channel_path: this.#channelPath })),
@@ -312,7 +314,7 @@ export class AgentServer {
 }
 
 /** The calls a Session stream carries (ControllerMessage.call). */
-type SessionCall = 'prepare' | 'continue' | 'release' | 'abort';
+type SessionCall = 'prepare' | 'start' | 'continue' | 'release' | 'abort';
 
 interface EventSink {
   write(event: Obj): void;

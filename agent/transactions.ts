@@ -120,7 +120,12 @@ export class ServerTransactions implements TransactionHost {
     // at Release as unread, like the receive queue's bytes would (nothing ACKed is lost).
     if (tx.acked && tx.acked.length > 0) setUnreadPrefix(socket, tx.acked);
     tx.acked = undefined;
-    this.#serve(tx);
+    // The application runs at the next turn of the event loop: Start's answer leaves first, even
+    // when the application then works for seconds before its first byte (hashing a large body,
+    // say). An Abort meanwhile removes the transaction, and it is not served.
+    setImmediate(() => {
+      if (this.#tx.get(id) === tx && tx.phase === 'prepared') this.#serve(tx);
+    });
   }
 
   /** Serves one request on the transaction's socket; Done, then (kept) the watch for the next head. */

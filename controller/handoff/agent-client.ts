@@ -36,8 +36,8 @@ export class AgentCallError extends PrismError {
 /** The message of a call that was never sent (no Session stream): grpc-js's wording for the same case. */
 const NOT_CONNECTED = 'No connection established';
 
-export type AgentCall = 'Prepare' | 'Continue' | 'Release' | 'Abort';
-const SESSION_FIELD: Record<AgentCall, string> = { Prepare: 'prepare', Continue: 'continue', Release: 'release', Abort: 'abort' };
+export type AgentCall = 'Prepare' | 'Start' | 'Continue' | 'Release' | 'Abort';
+const SESSION_FIELD: Record<AgentCall, string> = { Prepare: 'prepare', Start: 'start', Continue: 'continue', Release: 'release', Abort: 'abort' };
 
 /** What the hand-off calls travel on. */
 interface SessionLink {

@@ -7,7 +7,7 @@
 export type Outcome = 'done' | 'refused' | 'prepare_failed' | 'rules_failed' | 'start_failed' | 'backend_failed' | 'timeout' | 'release_failed' | 'retried';
 
 /** Where a transaction is (controller/handoff/transaction.ts runs the steps), then 'done' or 'failed'. */
-export type TransactionStep = 'rules' | 'prepare' | 'transfer' | 'kept' | 'release' | 'adopt' | 'done' | 'failed';
+export type TransactionStep = 'rules' | 'prepare' | 'start' | 'transfer' | 'kept' | 'release' | 'adopt' | 'done' | 'failed';
 
 /**
  * Durations of the hand-off's own steps (ms), for the benchmark's breakdown. `start` is 0 when

@@ -1,9 +1,11 @@
 /**
  * One transaction, as an explicit sequence of steps (ARCHITECTURE sections 3 and 4):
  *
+ *   prepare Prepare leaves first: the agent builds the socket with TCP_REPAIR (in repair mode it
+ *           sends nothing) while the controller writes the rules
  *   rules   both rewrite rules in one batch (a read's from-backend rule forces the client's
  *           window to zero)
- *   prepare Prepare-and-start: the agent builds the socket with TCP_REPAIR and serves
+ *   start   after the rules and Prepare's answer: the agent leaves repair mode and serves
  *   transfer until Done (every response byte sent); for a zero-window read Done carries the
  *           released connection (release_on_done), so no Release call follows
  *   kept    (speculative rule caching) Done came and the connection's next request may be served
@@ -158,6 +160,7 @@ export interface RunResult {
 /** The outcome of a failed transaction, from its failure record alone. */
 export function outcomeOf(f: HandoffFailure, nothingSent: boolean): Outcome {
   if (nothingSent) return f.step === 'rules' ? 'rules_failed' : 'prepare_failed';
+  if (f.step === 'start') return 'start_failed';
   if (f.step === 'transfer' && f.code === 'PRISM_ERR_TIMEOUT') return 'timeout';
   if (f.step === 'release') return 'release_failed';
   return 'backend_failed';
@@ -186,40 +189,51 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
   let unreached = false;
   try {
     if (!tx.cached) {
-      // Rules before the socket are safe: the client's window is closed, and a segment that
-      // reaches the backend first is answered by a RST that from_backend drops (drop_rst).
+      // Prepare goes first, and the agent builds the socket (in repair mode: it sends nothing)
+      // while the controller writes the rules; Start follows the rules on the same stream. The
+      // backend's first segment thus always finds its from-backend rule, and the client's window
+      // is closed until Start (its window probe) or, for a read, until the hand-back.
+      step('prepare');
+      trace('prep-send', tx.id);
+      const prepared = timed(
+        'prepare',
+        agent.call<PrepareResponse__Output>(
+          'Prepare',
+          {
+            transaction_id: String(tx.id),
+            connection: toProtoState(tx.exported),
+            request: req.bytes,
+            body: Buffer.alloc(0),
+            body_length: String(req.bodyLength),
+            deadline_unix_ms: String(clock.epochMs() + t.transactionMs),
+            start: false,
+            keep_ms: tx.keepMs,
+            // A zero-window read is released the moment it is done: the agent does it then and
+            // sends the state with Done (no Release round trip).
+            release_on_done: zeroWindow,
+          },
+          t.prepareMs,
+        ),
+      );
+      prepared.catch(() => undefined); // awaited below, after the rules
       step('rules');
+      // Nothing is started before Start: a failure until then has sent nothing to the client
+      // (the prepared socket is aborted without a packet by failTransaction).
+      unreached = true;
       await timed('rules', tx.rules.insert(zeroWindow));
       trace('rules-in', tx.id);
       step('prepare');
-      trace('prep-send', tx.id);
-      let prep: PrepareResponse__Output;
-      try {
-        prep = await timed(
-          'prepare',
-          agent.call<PrepareResponse__Output>(
-            'Prepare',
-            {
-              transaction_id: String(tx.id),
-              connection: toProtoState(tx.exported),
-              request: req.bytes,
-              body: Buffer.alloc(0),
-              body_length: String(req.bodyLength),
-              deadline_unix_ms: String(clock.epochMs() + t.transactionMs),
-              start: true,
-              keep_ms: tx.keepMs,
-              // A zero-window read is released the moment it is done: the agent does it then and
-              // sends the state with Done (no Release round trip).
-              release_on_done: zeroWindow,
-            },
-            t.prepareMs + t.startMs,
-          ),
-        );
-      } catch (err) {
-        // A Prepare-and-start that failed may still have started serving (its answer lost with a
-        // dying agent), unless the call never left the controller.
-        unreached = err instanceof AgentCallError && err.neverSent;
-        throw err;
+      const prep = await prepared;
+      if (prep.result === 'ready') {
+        step('start');
+        try {
+          await timed('start', agent.call('Start', { transaction_id: String(tx.id) }, t.startMs));
+        } catch (err) {
+          // A Start that failed may still have started serving (its answer lost with a dying
+          // agent), unless it never left the controller.
+          unreached = err instanceof AgentCallError && err.neverSent;
+          throw err;
+        }
       }
       if (prep.result !== 'ready') {
         log.info({ tx: String(tx.id), reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');

@@ -164,13 +164,13 @@ describe('a transaction, step by step', () => {
     await flush();
     expect(tx.record.state).toBe('transfer');
     const prep = agent.calls.find((c) => c.method === 'Prepare')!.req;
-    expect(prep).toMatchObject({ start: true, release_on_done: true, keep_ms: 0 });
+    expect(prep).toMatchObject({ start: false, release_on_done: true, keep_ms: 0 });
     expect(Buffer.from(prep.request as Buffer).toString()).toContain('GET / HTTP/1.1');
     tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED, closeRequested: false });
     const r = await run;
     expect(r.outcome).toBe('done');
     expect(r.bytesSent).toBe(300);
-    expect(agent.methods()).toEqual(['Prepare']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start']);
     expect(writer.writes).toEqual([
       { type: 'INSERT', tables: ['handoff_in', 'handoff_out'], zeroWindow: 1 },
       { type: 'DELETE', tables: ['handoff_in'], zeroWindow: undefined },
@@ -190,7 +190,7 @@ describe('a transaction, step by step', () => {
     tx.events.resolveDone({ sent: 10n, received: 50n, released: undefined, closeRequested: false });
     const r = await run;
     expect(r.outcome).toBe('done');
-    expect(agent.methods()).toEqual(['Prepare', 'Release']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start', 'Release']);
     expect(writer.writes.map((w) => [w.type, w.tables])).toEqual([
       ['INSERT', ['handoff_in', 'handoff_out']],
       ['DELETE', ['handoff_in']],
@@ -200,14 +200,14 @@ describe('a transaction, step by step', () => {
     expect(seen.adopted).not.toBeNull();
   });
 
-  it('rules fail: rules_failed, nothing sent, no Prepare, nothing installed, no reset', async () => {
+  it('rules fail: rules_failed, nothing sent, the prepared socket aborted (never started), nothing installed, no reset', async () => {
     const { writer, agent, tx, deps, seen } = setup();
     writer.fail = new PrismError('PRISM_ERR_P4RT_WRITE', 'table full');
     const r = await runTransaction(tx, READ, deps);
     expect(r.outcome).toBe('rules_failed');
     expect(r.nothingSent).toBe(true);
     expect(r.failure).toMatchObject({ step: 'rules', code: 'PRISM_ERR_P4RT_WRITE' });
-    expect(agent.methods()).toEqual(['Abort']);
+    expect(agent.methods()).toEqual(['Prepare', 'Abort']);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.resets).toBe(0);
   });
@@ -236,16 +236,50 @@ describe('a transaction, step by step', () => {
     expect(seen.resets).toBe(0);
   });
 
-  it('the agent dies during Prepare (the call may have started serving): backend_failed, client reset', async () => {
+  it('the agent dies during Prepare (nothing is started before Start): prepare_failed, nothing sent, no Start, rules deleted, no reset', async () => {
     const { agent, tx, deps, seen } = setup();
     agent.answers.Prepare = async () => {
       throw new AgentCallError('Prepare', grpc.status.UNAVAILABLE, 'Connection dropped: the session stream ended');
     };
     const r = await runTransaction(tx, READ, deps);
-    expect(r.outcome).toBe('backend_failed');
+    expect(r.outcome).toBe('prepare_failed');
+    expect(r.nothingSent).toBe(true);
+    expect(agent.methods()).toEqual(['Prepare', 'Abort']);
+    expect(seen.resets).toBe(0);
+    expect(tx.rules.installed).toEqual([]);
+  });
+
+  it('the agent dies during Start (it may have started serving): start_failed, client reset, rules deleted', async () => {
+    const { agent, tx, deps, seen } = setup();
+    agent.answers.Start = async () => {
+      throw new AgentCallError('Start', grpc.status.UNAVAILABLE, 'Connection dropped: the session stream ended');
+    };
+    const r = await runTransaction(tx, READ, deps);
+    expect(r.outcome).toBe('start_failed');
     expect(r.nothingSent).toBe(false);
+    expect(r.failure).toMatchObject({ step: 'start', code: 'PRISM_ERR_AGENT_CALL' });
     expect(seen.resets).toBe(1);
     expect(tx.rules.installed).toEqual([]);
+  });
+
+  it('Prepare leaves before the rules are written, Start after them', async () => {
+    const { writer, agent, tx, deps } = setup();
+    const order: string[] = [];
+    const write = writer.writeOrThrow.bind(writer);
+    writer.writeOrThrow = async (u) => {
+      order.push(`write ${u[0]!.type}`);
+      return write(u);
+    };
+    const call = agent.call.bind(agent);
+    agent.call = <T,>(m: AgentCall, req: object, ms: number): Promise<T> => {
+      order.push(m);
+      return call<T>(m, req, ms);
+    };
+    const run = runTransaction(tx, READ, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 1n, received: 1n, released: RELEASED, closeRequested: false });
+    await run;
+    expect(order.slice(0, 3)).toEqual(['Prepare', 'write INSERT', 'Start']);
   });
 
   it('the agent dies after start: backend_failed, rules deleted, Abort sent, client reset', async () => {
@@ -256,7 +290,7 @@ describe('a transaction, step by step', () => {
     const r = await run;
     expect(r.outcome).toBe('backend_failed');
     expect(r.failure).toMatchObject({ step: 'transfer', code: 'PRISM_ERR_AGENT_CALL' });
-    expect(agent.methods()).toEqual(['Prepare', 'Abort']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start', 'Abort']);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.resets).toBe(1);
     expect(seen.adopted).toBeNull();
@@ -310,7 +344,7 @@ describe('a transaction, step by step', () => {
     const r = await run;
     expect(seen.kept).toBe(1);
     expect(r.outcome).toBe('done');
-    expect(agent.methods()).toEqual(['Prepare', 'Release']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start', 'Release']);
     expect(tx.rules.installed).toEqual([]);
   });
 });
@@ -325,7 +359,7 @@ describe('a transaction that closes its connection (RFC 9112 9.6)', () => {
     await flush();
     tx.events.resolveDone({ sent: 300n, received: 27n, released: TAIL, closeRequested: false });
     expect((await run).outcome).toBe('done');
-    expect(agent.methods()).toEqual(['Prepare']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start']);
     expect(seen).toMatchObject({ closes: [true], unacked: 100, unread: 'GET /next HTTP/1.1\r\n\r\n', resets: 0 });
     expect(seen.adopted).toMatchObject({ sndUna: 1200, sndNxt: 1300 });
   });
@@ -355,7 +389,7 @@ describe('a transaction that closes its connection (RFC 9112 9.6)', () => {
     tx.events.resolveDone({ sent: 300n, received: 27n, released: undefined, closeRequested: true });
     expect((await run).outcome).toBe('done');
     expect(seen.kept).toBe(0);
-    expect(agent.methods()).toEqual(['Prepare', 'Release']);
+    expect(agent.methods()).toEqual(['Prepare', 'Start', 'Release']);
     expect(writer.writes.map((w) => `${w.type} ${w.tables.join('+')}`)).toEqual(['INSERT handoff_in+handoff_out', 'DELETE handoff_in', 'DELETE handoff_out']);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.closes).toEqual([true]);

@@ -492,7 +492,7 @@ const PRISM_CONTROL_V1: FieldTable = {
     release_on_done: [9, 'bool'],
   },
   Done: { transaction_id: [1, 'uint64'], bytes_sent: [2, 'uint64'], bytes_received: [3, 'uint64'], load: [4, 'LoadReport'], released: [5, 'ReleaseResponse'], close_requested: [6, 'bool'] },
-  ControllerMessage: { call_id: [1, 'uint64'], prepare: [2, 'PrepareRequest'], continue: [3, 'ContinueRequest'], release: [4, 'ReleaseRequest'], abort: [5, 'AbortRequest'], hello: [6, 'ChannelHello'] },
+  ControllerMessage: { call_id: [1, 'uint64'], prepare: [2, 'PrepareRequest'], continue: [3, 'ContinueRequest'], release: [4, 'ReleaseRequest'], abort: [5, 'AbortRequest'], hello: [6, 'ChannelHello'], start: [7, 'StartRequest'] },
   ChannelHello: { token: [1, 'string'] },
   HealthResponse: { agent: [1, 'string'], version: [2, 'string'], backend_address: [3, 'string'], protocol_version: [4, 'ProtocolVersion'], channel_port: [5, 'uint32'], channel_path: [6, 'string'] },
   AgentMessage: {
@@ -503,6 +503,7 @@ const PRISM_CONTROL_V1: FieldTable = {
     abort: [5, 'AbortResponse'],
     error: [6, 'CallError'],
     event: [7, 'AgentEvent'],
+    start: [8, 'StartResponse'],
   },
   CallError: { code: [1, 'uint32'], message: [2, 'string'] },
   ContinueRequest: { transaction_id: [1, 'uint64'], next_transaction_id: [2, 'uint64'], deadline_unix_ms: [3, 'uint64'], keep_ms: [4, 'uint32'] },

@@ -7,6 +7,7 @@ import type { ReleaseResponse as _prism_control_v1_ReleaseResponse, ReleaseRespo
 import type { AbortResponse as _prism_control_v1_AbortResponse, AbortResponse__Output as _prism_control_v1_AbortResponse__Output } from '../../../prism/control/v1/AbortResponse.js';
 import type { CallError as _prism_control_v1_CallError, CallError__Output as _prism_control_v1_CallError__Output } from '../../../prism/control/v1/CallError.js';
 import type { AgentEvent as _prism_control_v1_AgentEvent, AgentEvent__Output as _prism_control_v1_AgentEvent__Output } from '../../../prism/control/v1/AgentEvent.js';
+import type { StartResponse as _prism_control_v1_StartResponse, StartResponse__Output as _prism_control_v1_StartResponse__Output } from '../../../prism/control/v1/StartResponse.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface AgentMessage {
@@ -17,7 +18,8 @@ export interface AgentMessage {
   'abort'?: (_prism_control_v1_AbortResponse | null);
   'error'?: (_prism_control_v1_CallError | null);
   'event'?: (_prism_control_v1_AgentEvent | null);
-  'message'?: "prepare"|"continue"|"release"|"abort"|"error"|"event";
+  'start'?: (_prism_control_v1_StartResponse | null);
+  'message'?: "prepare"|"continue"|"release"|"abort"|"error"|"event"|"start";
 }
 
 export interface AgentMessage__Output {
@@ -28,5 +30,6 @@ export interface AgentMessage__Output {
   'abort'?: (_prism_control_v1_AbortResponse__Output | null);
   'error'?: (_prism_control_v1_CallError__Output | null);
   'event'?: (_prism_control_v1_AgentEvent__Output | null);
-  'message'?: "prepare"|"continue"|"release"|"abort"|"error"|"event";
+  'start'?: (_prism_control_v1_StartResponse__Output | null);
+  'message'?: "prepare"|"continue"|"release"|"abort"|"error"|"event"|"start";
 }

@@ -6,6 +6,7 @@ import type { ContinueRequest as _prism_control_v1_ContinueRequest, ContinueRequ
 import type { ReleaseRequest as _prism_control_v1_ReleaseRequest, ReleaseRequest__Output as _prism_control_v1_ReleaseRequest__Output } from '../../../prism/control/v1/ReleaseRequest.js';
 import type { AbortRequest as _prism_control_v1_AbortRequest, AbortRequest__Output as _prism_control_v1_AbortRequest__Output } from '../../../prism/control/v1/AbortRequest.js';
 import type { ChannelHello as _prism_control_v1_ChannelHello, ChannelHello__Output as _prism_control_v1_ChannelHello__Output } from '../../../prism/control/v1/ChannelHello.js';
+import type { StartRequest as _prism_control_v1_StartRequest, StartRequest__Output as _prism_control_v1_StartRequest__Output } from '../../../prism/control/v1/StartRequest.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ControllerMessage {
@@ -15,7 +16,8 @@ export interface ControllerMessage {
   'release'?: (_prism_control_v1_ReleaseRequest | null);
   'abort'?: (_prism_control_v1_AbortRequest | null);
   'hello'?: (_prism_control_v1_ChannelHello | null);
-  'call'?: "prepare"|"continue"|"release"|"abort"|"hello";
+  'start'?: (_prism_control_v1_StartRequest | null);
+  'call'?: "prepare"|"continue"|"release"|"abort"|"hello"|"start";
 }
 
 export interface ControllerMessage__Output {
@@ -25,5 +27,6 @@ export interface ControllerMessage__Output {
   'release'?: (_prism_control_v1_ReleaseRequest__Output | null);
   'abort'?: (_prism_control_v1_AbortRequest__Output | null);
   'hello'?: (_prism_control_v1_ChannelHello__Output | null);
-  'call'?: "prepare"|"continue"|"release"|"abort"|"hello";
+  'start'?: (_prism_control_v1_StartRequest__Output | null);
+  'call'?: "prepare"|"continue"|"release"|"abort"|"hello"|"start";
 }
