@@ -1,8 +1,9 @@
 /**
- * The controller's client of one agent's control protocol. The hand-off calls (Prepare, Continue,
- * Release, Abort) and the agent's events (Done, Aborted, NextRequest, LoadReport) share one
- * persistent Session stream, kept open with reconnects: a call is one message each way, with no
- * HTTP/2 stream of its own. Health stays a unary call. The stream carries the bearer token.
+ * The controller's client of one agent's control protocol. The hand-off calls (Prepare, Start,
+ * Continue, Release, Abort) and the agent's events (Done, Aborted, NextRequest, LoadReport) share
+ * one persistent link, kept open with reconnects: a call is one message each way. The link is the
+ * framed channel (core/control-channel.ts) when the agent names one in Health, else the gRPC
+ * Session stream. Health stays a unary call. Both links carry the bearer token.
  */
 import { trace } from '../../core/trace.js';
 import { EventEmitter } from 'node:events';
