@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { agentMessages, controllerMessages, readMessages } from '../core/control-channel.js';
+import { agentMessages, controllerMessages, MAX_CHANNEL_FRAME, MAX_HELLO_FRAME, readMessages } from '../core/control-channel.js';
 import { logger } from '../core/log.js';
 import { loadGrpcDefinitions } from '../core/proto.js';
 import { fromConnectionState, toConnectionState } from '../native/repair.js';
@@ -246,7 +246,7 @@ export class AgentServer {
       };
       sock.on('close', gone);
       sock.on('error', (err) => log.debug({ err: err.message }, 'control channel connection failed'));
-      readMessages(
+      const reader = readMessages(
         sock,
         controllerMessages(),
         (m) => {
@@ -259,12 +259,14 @@ export class AgentServer {
             sock.end();
             return;
           }
+          reader.limit = MAX_CHANNEL_FRAME;
           sink = { write: (event) => write({ call_id: '0', event }), end: () => sock.end() };
           this.#sinks.add(sink);
           write({ call_id: '0', event: { load: this.#opts.host.load() } });
         },
         (err) => log.warn({ err: err.message }, 'malformed frame on the control channel; connection closed'),
       );
+      reader.limit = MAX_HELLO_FRAME;
     });
     if ('path' in where) rmSync(where.path, { force: true }); // a socket left by an agent that died
     await new Promise<void>((resolve, reject) => {

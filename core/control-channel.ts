@@ -60,6 +60,8 @@ export const agentMessages = (): MessageCodec => (agentCodec ??= new MessageCode
  */
 export class FrameReader {
   #buf: Buffer = Buffer.alloc(0);
+  /** The largest frame accepted now (an agent lowers it until the hello is accepted). */
+  limit = MAX_CHANNEL_FRAME;
 
   push(chunk: Buffer): Buffer[] {
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
@@ -67,7 +69,7 @@ export class FrameReader {
     let at = 0;
     while (this.#buf.length - at >= HEADER) {
       const len = this.#buf.readUInt32BE(at);
-      if (len > MAX_CHANNEL_FRAME) throw new ProtoError(`a control channel frame of ${len} bytes is over the ${MAX_CHANNEL_FRAME}-byte limit`);
+      if (len > this.limit) throw new ProtoError(`a control channel frame of ${len} bytes is over the ${this.limit}-byte limit`);
       if (this.#buf.length - at - HEADER < len) break;
       out.push(this.#buf.subarray(at + HEADER, at + HEADER + len));
       at += HEADER + len;
@@ -86,7 +88,7 @@ export class FrameReader {
  * Reads decoded messages off a socket: `onMessage` for each, `onError` once for a malformed
  * frame or message (the socket is destroyed then).
  */
-export function readMessages(socket: Socket, codec: MessageCodec, onMessage: (m: Obj) => void, onError: (err: Error) => void): void {
+export function readMessages(socket: Socket, codec: MessageCodec, onMessage: (m: Obj) => void, onError: (err: Error) => void): FrameReader {
   const reader = new FrameReader();
   socket.on('data', (chunk: Buffer) => {
     let frames: Buffer[];
@@ -110,4 +112,8 @@ export function readMessages(socket: Socket, codec: MessageCodec, onMessage: (m:
       if (socket.destroyed) return;
     }
   });
+  return reader;
 }
+
+/** The largest frame an agent accepts before the hello: a hello is a token, not megabytes. */
+export const MAX_HELLO_FRAME = 64 * 1024;

@@ -127,7 +127,10 @@ describe('the agent Session stream and framed channel', () => {
     server = await AgentServer.start({ name: 'b1', listen: '127.0.0.1:0', token: TOKEN, backendAddress: '10.0.0.11', host: f.host });
     client = new AgentClient('b1', server.address, TOKEN);
     await waitFor(() => client!.up, 'the session to come up');
-    for (const bad of [Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xff, 0xff, 0xff])])]) {
+    // Over 64 MiB; over 64 KiB before the hello; bytes that are no ControllerMessage.
+    const bigHello = Buffer.alloc(4);
+    bigHello.writeUInt32BE(100_000);
+    for (const bad of [Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), bigHello, Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xff, 0xff, 0xff])])]) {
       const sock = net.connect({ host: '127.0.0.1', port: server.channelPort });
       const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
       sock.on('error', () => undefined);
