@@ -15,6 +15,7 @@
  * (Done.close_requested) is reported idle at once, whatever is queued: no request after it is
  * served.
  */
+import { ipv4ToBytes } from '../core/header/addr.js';
 import { trace } from '../core/trace.js';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -81,7 +82,7 @@ export class ServerTransactions implements TransactionHost {
 
   constructor(opts: ServerTransactionsOptions) {
     this.#opts = opts;
-    this.#backendIp = Buffer.from(opts.backendIp.split('.').map(Number));
+    this.#backendIp = ipv4ToBytes(opts.backendIp);
   }
 
   async prepare(spec: PrepareSpec): Promise<void> {

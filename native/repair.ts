@@ -18,6 +18,7 @@
  * native/build/Release/prism_repair.node (found by walking up from this module;
  * PRISM_REPAIR_ADDON overrides). See docs/native.md.
  */
+import { bytesToIpv4, ipv4ToBytes } from '../core/header/addr.js';
 import { addonLoader } from './load-addon.js';
 import type { ConnectionState, ConnectionState__Output } from '../proto/types/prism/control/v1/ConnectionState.js';
 import { toSyscallError } from './packet.js';
@@ -248,20 +249,8 @@ export function listenFd(ip: Uint8Array | string, port: number, opts: ListenOpti
 // ---------------------------------------------------------------------------------------------
 // conversions
 
-/** '10.0.0.1' -> 4 bytes (network order). */
-export function ipv4ToBytes(ip: string): Buffer {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  }
-  return Buffer.from(parts.map(Number));
-}
-
-/** 4 bytes -> '10.0.0.1'. */
-export function bytesToIpv4(b: Uint8Array): string {
-  if (b.length !== 4) throw new RangeError(`an IPv4 address has 4 bytes, got ${b.length}`);
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
+/** IPv4 text ↔ bytes: core/header/addr.ts (re-exported for the addon's callers). */
+export { bytesToIpv4, ipv4ToBytes };
 
 /** RepairState -> the control protocol's ConnectionState (recvQueue travels separately). */
 export function toConnectionState(s: RestoreState): ConnectionState__Output {

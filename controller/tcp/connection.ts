@@ -13,7 +13,7 @@
  * Invariant: sndUna <= sndNxt <= sndMax; the send queue holds the bytes from sndUna on.
  */
 import { TcpStateError } from '../../core/errors.js';
-import { bytesToIpv4 } from '../../core/header/addr.js';
+import { numberToIpv4 } from '../../core/header/addr.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../core/header/tcp.js';
 import type { ConnectionHost } from './host.js';
 import { buildPacket } from './packet-builder.js';
@@ -950,8 +950,4 @@ export class TcpConnection<L = unknown> {
 const EMPTY = Buffer.alloc(0);
 const NO_SACK: readonly number[] = [];
 
-function ipString(a: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(a >>> 0, 0);
-  return bytesToIpv4(b);
-}
+const ipString = numberToIpv4;

@@ -12,6 +12,11 @@ export function ipv4ToNumber(ip: string): number {
   throw new InvalidArgumentError(`not an IPv4 address: ${JSON.stringify(ip)}`);
 }
 
+/** A 32-bit address (host order number) as dotted text. */
+export function numberToIpv4(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
 export function ipv4ToBytes(ip: string): Buffer {
   const out = Buffer.allocUnsafe(4);
   out.writeUInt32BE(ipv4ToNumber(ip), 0);

@@ -3,7 +3,7 @@
  * text) give exactly the bytes of the general bigint path, and refuse what it refuses.
  */
 import { describe, expect, it } from 'vitest';
-import { bytesToIpv4, ipv4ToBytes, ipv4ToNumber } from '../../core/header/addr.js';
+import { bytesToIpv4, ipv4ToBytes, ipv4ToNumber, numberToIpv4 } from '../../core/header/addr.js';
 import { canonicalBytes, toFieldBytes } from '../../core/p4-values.js';
 
 /** The general path, spelled out: `value` as a bigint, big-endian in ceil(bits/8) bytes. */
@@ -55,6 +55,7 @@ describe('IPv4 text', () => {
     expect(ipv4ToNumber('10.0.0.100')).toBe(0x0a000064);
     expect(ipv4ToBytes('192.168.1.2')).toEqual(Buffer.from([192, 168, 1, 2]));
     expect(bytesToIpv4(Buffer.from([192, 168, 1, 2]))).toBe('192.168.1.2');
+    for (const ip of ['0.0.0.0', '10.0.0.100', '192.168.1.2', '255.255.255.255']) expect(numberToIpv4(ipv4ToNumber(ip))).toBe(ip);
     for (const bad of ['1.2.3', '1.2.3.4.5', '1.2.3.256', '1.2.3.-1', ' 1.2.3.4', '1.2.3.4 ', 'a.b.c.d', '1234.1.1.1']) {
       expect(() => ipv4ToNumber(bad), bad).toThrow(/not an IPv4 address/);
     }
