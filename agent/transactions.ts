@@ -218,11 +218,13 @@ export class ServerTransactions implements TransactionHost {
   /** A kept transaction's next request head, or idle: it waits for Continue or Release. */
   #reportNext(tx: Tx, head: Buffer, idle: boolean): void {
     tx.phase = 'kept';
+    trace('a-next');
     for (const l of this.#nextListeners) l({ id: tx.id, head, idle });
   }
 
   async continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void> {
     if (this.#tx.has(nextId)) throw new RefusedError('REFUSE_REASON_DUPLICATE_TRANSACTION', `transaction ${nextId} exists`);
+    trace('a-cont');
     const kept = this.#get(id, 'kept');
     this.#forget(kept);
     const tx: Tx = { id: nextId, phase: 'started', fd: kept.fd, socket: kept.socket!, bytesSent: 0n, keepMs, releaseOnDone: false };
