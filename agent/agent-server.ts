@@ -4,7 +4,7 @@
  * controller is configured with); anything else is refused with UNAUTHENTICATED and nothing runs.
  * The transactions themselves (TCP_REPAIR, the application) live behind `TransactionHost`.
  */
-import { trace } from '../core/trace.js';
+import { mark } from '../core/timeline.js';
 import { timingSafeEqual } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import * as net from 'node:net';
@@ -65,7 +65,7 @@ export class AgentServer {
     const svc = loadGrpcDefinitions().prism.control.v1.Agent.service;
     const calls: Record<SessionCall, (req: Obj) => Promise<Obj>> = {
       prepare: async (req) => {
-        trace('a-prep', req.transaction_id);
+        mark('a-prep', req.transaction_id);
         try {
           await opts.host.prepare({
             id: BigInt(req.transaction_id),
@@ -77,9 +77,9 @@ export class AgentServer {
             keepMs: Number(req.keep_ms ?? 0),
             releaseOnDone: Boolean(req.release_on_done),
           });
-          trace('a-restored', req.transaction_id);
+          mark('a-restored', req.transaction_id);
           if (req.start) await opts.host.start(BigInt(req.transaction_id));
-          trace('a-started', req.transaction_id);
+          mark('a-started', req.transaction_id);
           return { transaction_id: req.transaction_id, ready: { load: opts.host.load() } };
         } catch (err) {
           if (err instanceof RefusedError) return { transaction_id: req.transaction_id, refused: { reason: err.reason, detail: err.message } };
@@ -88,7 +88,7 @@ export class AgentServer {
       },
       start: async (req) => {
         await opts.host.start(BigInt(req.transaction_id));
-        trace('a-started', req.transaction_id);
+        mark('a-started', req.transaction_id);
         return {};
       },
       continue: async (req) => {

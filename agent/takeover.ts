@@ -25,7 +25,7 @@
  * default 1 ms) rather than event-driven; HTTP/1.1 only (no Upgrade/CONNECT: reported as a
  * normal completion without a response); a request head larger than `maxHeaderBytes` fails.
  */
-import { trace } from '../core/trace.js';
+import { mark } from '../core/timeline.js';
 import { Duplex } from 'node:stream';
 import type { Server, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -364,7 +364,7 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
         return later(finish, pollMs);
       }
       settled = true;
-      trace('a-ready');
+      mark('a-ready');
       const requestLine = framer.requestLine;
       cleanup();
       resolve({ bytesSent: bridge.bytesSent, bytesReceived, statusCode, closeRequested: bridge.closeRequested, requestLine });
@@ -372,11 +372,11 @@ export function handToServer(server: Server, socket: Socket, opts: HandToServerO
 
     function onRequest(req: IncomingMessage, res: ServerResponse): void {
       if (req.socket !== (bridge as unknown as Socket)) return;
-      trace('a-req');
+      mark('a-req');
       const done = (): void => {
         if (responseDone) return;
         responseDone = true;
-        trace('a-resfin');
+        mark('a-resfin');
         statusCode = res.statusCode;
         finish();
       };

@@ -16,7 +16,7 @@
  * served.
  */
 import { ipv4ToBytes } from '../core/header/addr.js';
-import { trace } from '../core/trace.js';
+import { mark } from '../core/timeline.js';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { logger } from '../core/log.js';
@@ -152,7 +152,7 @@ export class ServerTransactions implements TransactionHost {
           }
         }
         const done: TransactionDone = { id, bytesSent: BigInt(r.bytesSent), bytesReceived: BigInt(r.bytesReceived), closeRequested: r.closeRequested, ...(released ? { released } : {}) };
-        trace('a-done', id);
+        mark('a-done', id);
         for (const l of this.#doneListeners) l(done);
         if (tx.keepMs === 0) return;
         // A server that asked to close does not get another request on this connection, even one
@@ -218,13 +218,13 @@ export class ServerTransactions implements TransactionHost {
   /** A kept transaction's next request head, or idle: it waits for Continue or Release. */
   #reportNext(tx: Tx, head: Buffer, idle: boolean): void {
     tx.phase = 'kept';
-    trace('a-next');
+    mark('a-next');
     for (const l of this.#nextListeners) l({ id: tx.id, head, idle });
   }
 
   async continue(id: bigint, nextId: bigint, deadlineMs: number, keepMs: number): Promise<void> {
     if (this.#tx.has(nextId)) throw new RefusedError('REFUSE_REASON_DUPLICATE_TRANSACTION', `transaction ${nextId} exists`);
-    trace('a-cont');
+    mark('a-cont');
     const kept = this.#get(id, 'kept');
     this.#forget(kept);
     const tx: Tx = { id: nextId, phase: 'started', fd: kept.fd, socket: kept.socket!, bytesSent: 0n, keepMs, releaseOnDone: false };

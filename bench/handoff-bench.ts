@@ -220,7 +220,7 @@ export async function runHandoffBench(ctx: BenchContext): Promise<BenchResult> {
     const breakdown = { prepare: med('prepare'), rules: med('rules'), start: med('start'), transfer: med('transfer'), deleteRules: med('deleteRules'), release: med('release') };
     const overhead = latency.prism.p50 - latency.direct.p50;
     ctx.line(`  prism startup overhead over direct at p50: ${(overhead * 1000).toFixed(0)} us (goal <= 150 us); with cached rules ${((latency['prism-cached'].p50 - latency.direct.p50) * 1000).toFixed(0)} us`);
-    ctx.line(`  prism steps, median ms: rule write ${breakdown.rules.toFixed(3)}, Prepare-and-start ${breakdown.prepare.toFixed(3)}, Done (sent) after ${breakdown.transfer.toFixed(3)}, Release ${breakdown.release.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}`);
+    ctx.line(`  prism steps, median ms: Prepare ${breakdown.prepare.toFixed(3)} with the rule write ${breakdown.rules.toFixed(3)} beside it, Start ${breakdown.start.toFixed(3)}, Done (sent) after ${breakdown.transfer.toFixed(3)}, Release ${breakdown.release.toFixed(3)}, rule delete ${breakdown.deleteRules.toFixed(3)}`);
     ctx.line(`  teardown (last byte sent -> controller owns the connection): ${(breakdown.deleteRules + breakdown.release).toFixed(3)} ms at the median`);
 
     // The hot path's goals (issue 12), as ratios from this one run; a size not measured is skipped.

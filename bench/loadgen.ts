@@ -6,7 +6,7 @@
  *
  *   node dist/bench/loadgen.js --url http://10.0.0.100 --connections 4 --duration 10 --min 1024 --max 1048576
  */
-import { trace } from '../core/trace.js';
+import { mark } from '../core/timeline.js';
 import { createHash } from 'node:crypto';
 import { Agent, get } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -50,11 +50,11 @@ function one(agent: Agent): Promise<void> {
   const s = fixedSeed ? 1 : seed++;
   if (fixedSeed) seed++;
   const start = performance.now();
-  trace('c-send');
+  mark('c-send');
   return new Promise((resolve) => {
     const req = get({ host: url.hostname, port: url.port || 80, path: `/bytes/${n}?seed=${s}`, agent }, (res) => {
       const ttfb = performance.now() - start;
-      trace('c-head');
+      mark('c-head');
       const h = createHash('sha256');
       let got = 0;
       res.on('data', (c: Buffer) => {
@@ -62,7 +62,7 @@ function one(agent: Agent): Promise<void> {
         got += c.length;
       });
       res.on('end', () => {
-        trace('c-end');
+        mark('c-end');
         const ok = res.statusCode === 200 && got === n && h.digest('hex') === res.headers['x-content-sha256'];
         for (const w of [win, total]) {
           w.requests++;

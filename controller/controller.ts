@@ -9,7 +9,7 @@
  * Requests go to the `RequestRouter` (the hand-off machinery, controller/handoff/); without one,
  * or when it declines, the controller answers 503 itself and keeps the connection usable.
  */
-import { trace } from '../core/trace.js';
+import { mark } from '../core/timeline.js';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { logger } from '../core/log.js';
@@ -166,7 +166,7 @@ export class Controller extends EventEmitter {
   }
 
   #onPacket(port: number, frame: Buffer): void {
-    trace('pin', frame.length);
+    mark('pin', frame.length);
     if (this.#stopped) return;
     this.stats.packetIns++;
     try {

@@ -5,7 +5,7 @@
  * framed channel (core/control-channel.ts) when the agent names one in Health, else the gRPC
  * Session stream. Health stays a unary call. Both links carry the bearer token.
  */
-import { trace } from '../../core/trace.js';
+import { mark } from '../../core/timeline.js';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -157,7 +157,7 @@ export class AgentClient extends EventEmitter {
   }
 
   #onMessage(m: Obj): void {
-    trace('ag-msg', m.call_id);
+    mark('ag-msg', m.call_id);
     if (m.call_id && m.call_id !== '0') return this.#answer(m);
     if (m.event) this.#event(m.event);
   }

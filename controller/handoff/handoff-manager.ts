@@ -15,7 +15,7 @@
  * (which answers 503), or, for an idempotent request, try one other backend; failures after
  * remove the rules, abort the agent's side and reset the client (invariant 5).
  */
-import { trace } from '../../core/trace.js';
+import { mark } from '../../core/timeline.js';
 import { EventEmitter } from 'node:events';
 import { PrismError } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
@@ -223,7 +223,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   };
 
   route(req: HttpRequest, session: HttpSession<ClientLink>): boolean {
-    trace('route');
+    mark('route');
     const conn = session.conn;
     if (conn.state !== 'ESTABLISHED') return false;
     if (conn.unacknowledged > 0) {
@@ -254,7 +254,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     this.#pending.delete(conn);
     const reuse = pending && endsWith(pending.head, req.headBytes) && pending.backend.agent.up && !pending.backend.draining;
     const d = reuse ? pending : this.decide(req, session, this.#backends.all());
-    trace('decided');
+    mark('decided');
     if (d === null) return false;
     if ('reject' in d) {
       session.respond(d.reject, { 'Content-Type': 'text/plain; charset=utf-8' }, `${d.reason}\n`);
@@ -269,7 +269,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
     conn.setReceiveWindow('zero');
     conn.freeze();
     const { state, unread } = conn.exportState();
-    trace('exported');
+    mark('exported');
     this.#attempt({ req, session, decision: d, state, keepMs, cached: false }, { bytes: unread, bodyLength: req.head.contentLength ?? 0, isRead, closeAfter: !req.head.keepAlive }, [d.backend]);
     return true;
   }
@@ -283,7 +283,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   #attempt(spec: TransactionSpec, run: RunRequest, tried: Backend[]): void {
     const { req, session, decision } = spec;
     const tx = this.#begin(spec);
-    trace('begun');
+    mark('begun');
     this.#launch(tx, runTransaction(tx, run, this.#deps(tx)), (result) => {
       if (!result.nothingSent) return;
       const other = IDEMPOTENT.has(req.head.method) && tried.length < 2 ? this.available().find((b) => !tried.includes(b)) : undefined;
@@ -304,7 +304,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
       timeouts: this.#timeouts,
       agent: tx.backend.agent,
       adopt: (state: TcpRepairState, unread: Buffer, unacked: Buffer, close: boolean) => {
-        trace('adopt0');
+        mark('adopt0');
         const conn = this.#ctl.endpoint.adopt(state, unread, tx.link, unacked, { close });
         conn.setReceiveWindow('open');
       },

@@ -11,7 +11,7 @@
  * chance under round robin, and a miss costs a round trip to the agent) or when the policy said
  * the connection is sticky (its decision carries `sticky`).
  */
-import { trace } from '../../core/trace.js';
+import { mark } from '../../core/timeline.js';
 import { PrismError } from '../../core/errors.js';
 import { AgentCallError } from './agent-client.js';
 import { type HandoffClock } from './clock.js';
@@ -74,7 +74,7 @@ export async function continueIfSame<S extends RunnableTransaction>(tx: Runnable
   let timer: unknown;
   const late = new Promise<NextReport>((resolve) => (timer = clock.setTimeout(() => resolve({ head: Buffer.alloc(0), idle: true }), tx.keepMs + t.releaseMs)));
   const next = await Promise.race([tx.events.next, late]).finally(() => clock.clearTimeout(timer));
-  trace('next');
+  mark('next');
   if (next.idle) {
     stats.idle++;
     return false;
@@ -87,7 +87,7 @@ export async function continueIfSame<S extends RunnableTransaction>(tx: Runnable
   const successor = verdict.successor();
   const t0 = clock.now();
   try {
-    trace('cont-send');
+    mark('cont-send');
     await deps.agent.call(
       'Continue',
       { transaction_id: String(tx.id), next_transaction_id: String(successor.id), deadline_unix_ms: String(clock.epochMs() + t.transactionMs), keep_ms: successor.keepMs },

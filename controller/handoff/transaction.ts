@@ -26,7 +26,7 @@
  * answers 503 or tries another backend); after, the rules go, the agent's side is aborted and the
  * client is reset (invariant 5). No path leaves a rule behind (invariant 4).
  */
-import { trace } from '../../core/trace.js';
+import { mark } from '../../core/timeline.js';
 import { PrismError, TimeoutError, type PrismErrorCode } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import type { PrepareResponse__Output } from '../../proto/types/prism/control/v1/PrepareResponse.js';
@@ -194,7 +194,7 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
       // backend's first segment thus always finds its from-backend rule, and the client's window
       // is closed until Start (its window probe) or, for a read, until the hand-back.
       step('prepare');
-      trace('prep-send', tx.id);
+      mark('prep-send', tx.id);
       const prepared = timed(
         'prepare',
         agent.call<PrepareResponse__Output>(
@@ -221,7 +221,7 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
       // (the prepared socket is aborted without a packet by failTransaction).
       unreached = true;
       await timed('rules', tx.rules.insert(zeroWindow));
-      trace('rules-in', tx.id);
+      mark('rules-in', tx.id);
       step('prepare');
       const prep = await prepared;
       if (prep.result === 'ready') {
@@ -241,12 +241,12 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
         return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
       }
       started = true;
-      trace('prep-ans', tx.id);
+      mark('prep-ans', tx.id);
     }
     step('transfer');
     const done = await timed('transfer', withTimeout(clock, tx.events.done, t.transactionMs, () => new TimeoutError('the response', t.transactionMs)));
     // A response that ends the connection is not followed by a request on the kept socket.
-    trace('done', tx.id);
+    mark('done', tx.id);
     const close = req.closeAfter || done.closeRequested;
     if (tx.keepMs > 0 && !close) {
       step('kept');
@@ -266,10 +266,10 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     // client sends next must reach the controller). The backend→client rule can wait: the
     // backend's socket is closed and sends nothing, so it goes with the next write (RuleBatcher).
     if (zeroWindow) await timed('deleteRules', tx.rules.delete(['handoff_in']));
-    trace('rules-del', tx.id);
+    mark('rules-del', tx.id);
     if (!rel.state) throw new PrismError('PRISM_ERR_PROTO', 'the agent released the connection without its state');
     deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []), close);
-    trace('adopted', tx.id);
+    mark('adopted', tx.id);
     await tx.rules.deleteLater();
     return finished(times, done);
   } catch (err) {

@@ -1,20 +1,20 @@
 #!/usr/bin/env node
-// Reads the trace files PRISM_TRACE=<dir> left (core/trace.ts), merges them into one timeline, and
+// Reads the timeline files PRISM_TIMELINE=<dir> left (core/timeline.ts), merges them into one timeline, and
 // prints, for each point, its median time after the cycle's start point (default `c-send`, the
 // load generator's request) — the first occurrence of each label within each cycle, so it is
-// meant for one connection at a time. Usage: node scripts/trace-report.mjs <dir> [start-label]
+// meant for one connection at a time. Usage: node scripts/timeline-report.mjs <dir> [start-label]
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
 const startLabel = process.argv[3] ?? 'c-send';
 if (!dir) {
-  console.error('usage: trace-report.mjs <dir> [start-label]');
+  console.error('usage: timeline-report.mjs <dir> [start-label]');
   process.exit(2);
 }
 const points = [];
-for (const f of readdirSync(dir).filter((n) => n.startsWith('trace-') && n.endsWith('.tsv'))) {
-  const pid = f.slice(6, -4);
+for (const f of readdirSync(dir).filter((n) => n.startsWith('timeline-') && n.endsWith('.tsv'))) {
+  const pid = f.slice(9, -4);
   for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
     if (!line) continue;
     const [t, label] = line.split('\t');
