@@ -147,7 +147,10 @@ export class AgentClient extends EventEmitter {
           if (where) this.#openChannel(where);
           else this.#openGrpcSession();
         },
-        () => this.#retrySoon(),
+        (err: AgentCallError) => {
+          if (err.grpcCode === grpc.status.UNAUTHENTICATED) log.error({ agent: this.name }, 'the agent refused our token');
+          this.#retrySoon();
+        },
       );
     } else this.#openGrpcSession();
   }
