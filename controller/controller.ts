@@ -139,7 +139,15 @@ export class Controller extends EventEmitter {
       ]);
       const port = opts.packetPort;
       if (port) port.onPacketIn((pi) => c.#onPacket(pi.ingressPort, pi.payload));
-      else void c.#packetLoop();
+      else {
+        void c.#packetLoop();
+        // PI (BMv2) and Stratum deliver PacketIns to the primary only: as a backup this controller
+        // sees no client segment and cannot answer one, so it says so rather than going quiet.
+        client.on('backup', ({ primaryElectionId }) => {
+          if (!c.#stopped) log.error({ primaryElectionId: primaryElectionId?.toString() ?? null }, 'no longer primary: the switch sends PacketIns to the primary only, client connections stall until primary is regained');
+        });
+        client.on('primary', () => log.info('primary again: PacketIns resume'));
+      }
       log.info({ vips: opts.vips.map((v) => `${v.ip}:${v.port}`), switch: opts.switchAddress }, 'controller ready');
       return c;
     } catch (err) {
