@@ -28,6 +28,7 @@ import { buildStarHosts, type StarHost } from '../dataplane/ebpf-topology.js';
 import { EmbeddedSwitch } from '../dataplane/p4rt-server.js';
 import { Topology, type Host } from '../netns/index.js';
 import { bmv2DeviceConfig } from '../controller/p4rt/device-config.js';
+import { DrainingRuleWriter, SwitchDrainBarrier } from '../controller/p4rt/drain-barrier.js';
 import { Bmv2Switch, bmv2Program, requireBmv2Tools } from './bmv2.js';
 import { createAdminApi, type AdminApi } from '../controller/admin/server.js';
 import { LiveAdminTarget } from '../controller/admin/live-target.js';
@@ -165,7 +166,14 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     const policy = await policies.install({ builtin: t.policy.name, ...(t.policy.config ? { config: t.policy.config } : {}) });
     policies.activate(policy.id);
     const backends: BackendSpec[] = [];
-    const handoffOptions = { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation };
+    const handoffOptions = {
+      timeouts: opts.timeouts ?? {},
+      engine: policies,
+      speculation: t.speculation,
+      // BMv2 applies a Write at once but works through the frames it has queued one at a time: a
+      // from-backend rule is deleted only after what the backend sent has been through ingress.
+      ...(target === 'bmv2' ? { rules: new DrainingRuleWriter(controller.client, new SwitchDrainBarrier(controller.client, t.switch.cpuPort)) } : {}),
+    };
     if (opts.agents ?? true) {
       mkdirSync(sockDir, { recursive: true }); // (exists already on bmv2: its gRPC socket)
       // One object store for all backends (removed with sockDir): what one backend stored through

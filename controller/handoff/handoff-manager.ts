@@ -94,6 +94,8 @@ export interface HandoffManagerOptions {
   readonly engine?: PolicyEngine;
   readonly speculation?: Partial<SpeculationOptions>;
   readonly clock?: HandoffClock;
+  /** Where the rewrite rules go (default the controller's P4Runtime client; on BMv2 one that drains the switch before a delete). */
+  readonly rules?: RuleWriter;
 }
 
 export class HandoffManager extends EventEmitter implements RequestRouter {
@@ -121,7 +123,7 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   constructor(ctl: Controller, backends: readonly BackendSpec[], opts: HandoffManagerOptions = {}) {
     super();
     this.#ctl = ctl;
-    this.#rules = ctl.client;
+    this.#rules = opts.rules ?? ctl.client;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.#speculation = { ...DEFAULT_SPECULATION, ...opts.speculation };
     this.#clock = opts.clock ?? systemHandoffClock;

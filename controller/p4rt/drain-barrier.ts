@@ -1,0 +1,130 @@
+/**
+ * A barrier through a software switch's ingress queue: resolves once every frame the switch had
+ * received when `drain()` was called has been through its ingress pipeline.
+ *
+ * Why: on BMv2 a P4Runtime Write is applied by the gRPC server's thread at once, while frames the
+ * switch has already received wait in its input buffer for the one ingress thread. A frame a
+ * backend sent before its agent said Done can still be queued when the controller deletes the
+ * backend's from-backend (handoff_out) rule; it is then routed unrewritten, from the backend's own
+ * address, and the client answers it with a RST (seen on BMv2 under concurrency, never on the
+ * embedded target, whose eBPF program runs in the sender's transmit path). Deleting the rule after
+ * a barrier keeps the order the hand-off relies on: every frame sent while the rule was meant to
+ * apply meets it.
+ *
+ * How: a PacketOut to the CPU port. BMv2 (simple_switch) puts PacketOuts into the same input
+ * buffer as the frames of its data ports, and sends a packet whose egress port is the CPU port to
+ * the controller as a PacketIn. When the marker comes back, everything ahead of it has passed
+ * ingress, where the rewrite is decided. The PacketOut payload starts with two bytes that PI reads
+ * back as the PacketIn's metadata (the program emits no packet_in header for it); what follows is
+ * a frame of EtherType 0x88b5 (local experimental: the program parses no further) carrying a
+ * nonce.
+ *
+ * Limits: frames still in the kernel's socket buffer of BMv2's libpcap reader (not yet received)
+ * are not covered; the marker round trip (a gRPC write, a PacketIn) takes about a millisecond,
+ * which is longer than the reader takes to pick frames up. A marker that does not come back
+ * (the switch dropped it) releases the barrier after `timeoutMs`, logged.
+ */
+import { randomBytes } from 'node:crypto';
+import { logger } from '../../core/log.js';
+import type { EntryUpdate, P4RuntimeClient } from './client.js';
+import type { ReceivedPacket } from './packet-metadata.js';
+
+const log = logger('drain-barrier');
+
+const MAGIC = Buffer.from('prismdrain', 'ascii'); // 10 bytes
+const ETHERTYPE_EXPERIMENTAL = Buffer.from([0x88, 0xb5]);
+const FRAME_LEN = 60;
+
+/** The PacketIn payload of a marker with `nonce` (what comes back), and the PacketOut payload. */
+function markerFrames(nonce: Buffer): { out: Buffer; back: Buffer } {
+  const back = Buffer.alloc(FRAME_LEN);
+  MAGIC.copy(back, 0);
+  ETHERTYPE_EXPERIMENTAL.copy(back, 10);
+  // What the controller's packet handler reads as the EtherType: neither IPv4 nor ARP, so a marker
+  // that reaches it is counted as not for us and dropped.
+  ETHERTYPE_EXPERIMENTAL.copy(back, 12);
+  nonce.copy(back, 14);
+  // Two leading bytes for PI to take as the PacketIn metadata (ingress_port 0, _pad 0). The
+  // program's parser reads the Ethernet header from them on; bytes 12-13 of what it reads are
+  // back[10..11], the experimental EtherType, so nothing is parsed or rewritten.
+  return { out: Buffer.concat([Buffer.alloc(2), back]), back };
+}
+
+export class SwitchDrainBarrier {
+  readonly #client: P4RuntimeClient;
+  readonly #cpuPort: number;
+  readonly #timeoutMs: number;
+  readonly #waiting = new Map<string, () => void>();
+  readonly stats = { drains: 0, timeouts: 0 };
+
+  constructor(client: P4RuntimeClient, cpuPort: number, timeoutMs = 1000) {
+    this.#client = client;
+    this.#cpuPort = cpuPort;
+    this.#timeoutMs = timeoutMs;
+    client.on('packetIn', (p: ReceivedPacket) => this.#onPacketIn(p));
+  }
+
+  /** True for a PacketIn that is one of the barrier's markers (the controller may ignore it). */
+  static isMarker(payload: Buffer): boolean {
+    return payload.length >= 22 && payload.subarray(0, MAGIC.length).equals(MAGIC);
+  }
+
+  /** Resolves when a marker sent now has come back through the switch (or after the timeout). */
+  drain(): Promise<void> {
+    const nonce = randomBytes(8);
+    const key = nonce.toString('hex');
+    const { out } = markerFrames(nonce);
+    this.stats.drains++;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(key);
+        this.stats.timeouts++;
+        log.warn({ timeoutMs: this.#timeoutMs }, 'drain marker did not come back through the switch; going on');
+        resolve();
+      }, this.#timeoutMs);
+      this.#waiting.set(key, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        this.#client.packetOut(out, { egress_port: this.#cpuPort });
+      } catch (err) {
+        this.#waiting.delete(key);
+        clearTimeout(timer);
+        log.warn({ err }, 'could not send a drain marker; going on');
+        resolve();
+      }
+    });
+  }
+
+  #onPacketIn(p: ReceivedPacket): void {
+    if (this.#waiting.size === 0 || !SwitchDrainBarrier.isMarker(p.payload)) return;
+    const key = p.payload.subarray(14, 22).toString('hex');
+    const done = this.#waiting.get(key);
+    if (!done) return;
+    this.#waiting.delete(key);
+    done();
+  }
+}
+
+/**
+ * The hand-off's rule writer on a switch with an ingress queue: a batch that deletes an entry of
+ * one of `tables` (default handoff_out, the from-backend rewrite) waits for a drain barrier first.
+ * Everything else goes straight to the client.
+ */
+export class DrainingRuleWriter {
+  readonly #client: P4RuntimeClient;
+  readonly #barrier: SwitchDrainBarrier;
+  readonly #tables: ReadonlySet<string>;
+
+  constructor(client: P4RuntimeClient, barrier: SwitchDrainBarrier, tables: readonly string[] = ['handoff_out']) {
+    this.#client = client;
+    this.#barrier = barrier;
+    this.#tables = new Set(tables);
+  }
+
+  async writeOrThrow(updates: readonly EntryUpdate[]): Promise<void> {
+    if (updates.some((u) => u.type === 'DELETE' && typeof u.entry.table === 'string' && this.#tables.has(u.entry.table))) await this.#barrier.drain();
+    await this.#client.writeOrThrow(updates);
+  }
+}
