@@ -18,6 +18,7 @@ import { bytesToMac } from '../core/header/addr.js';
 import { ethernetHeader } from '../core/header/frame.js';
 import { ArpResponder } from './arp.js';
 import { P4RuntimeClient, type LocalWrite } from './p4rt/client.js';
+import { SwitchDrainBarrier } from './p4rt/drain-barrier.js';
 import { HttpIntake, type HttpRequest, type HttpSession } from './http/intake.js';
 import { TcpEndpoint } from './tcp/endpoint.js';
 import { systemClock, type Clock } from './tcp/clock.js';
@@ -166,6 +167,7 @@ export class Controller extends EventEmitter {
     try {
       for await (const pi of this.client.packetIns()) {
         if (this.#stopped) break;
+        if (SwitchDrainBarrier.isMarker(pi.payload)) continue; // the hand-off's drain barrier (BMv2) consumes it
         this.#onPacket(Number(pi.metadata.ingress_port ?? -1), pi.payload);
       }
     } catch (err) {
