@@ -1,12 +1,14 @@
 /**
  * Digests on BMv2 (simple_switch_grpc with PI), with the prism client, on a small test program
- * (test/fixtures/p4/digest.p4: a digest of every frame's source MAC and ingress port, then a
- * drop): what the issue's "digests need a DigestEntry and acknowledgement" means on the real
- * switch. No prism pipeline declares a digest; this checks the client's digest support.
+ * (test/fixtures/p4/digest.p4: a digest of every frame's source MAC and ingress port, and the
+ * frame back out of its port with destination 02:00:00:00:bb:bb): what the issue's "digests need
+ * a DigestEntry and acknowledgement" means on the real switch. No prism pipeline declares a
+ * digest; this checks the client's digest support.
  *
  * BMv2 runs in a namespace with one port, a veth to a peer namespace where the test sends frames
- * with an AF_PACKET socket. Absence is shown by order, not by waiting: the next digest that comes
- * holds only a later frame's MAC. Skips (with the reason printed) without root, simple_switch_grpc,
+ * with an AF_PACKET socket and waits for each to come back (the switch has processed it: a Write
+ * is not ordered with frames BMv2 has queued, docs/bmv2.md). Absence is shown by order, not by
+ * waiting: the next digest that comes holds only a later frame's MAC. Skips (with the reason printed) without root, simple_switch_grpc,
  * p4c or the packet addon. Namespaces, BMv2 and the temp dir go in afterAll, whatever failed.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,9 +36,11 @@ if (reason) console.warn(`[skip] BMv2 digest tests: ${reason}`);
 
 const CPU_PORT = 64;
 const EVENT_TIMEOUT_MS = 10_000;
-/** ack_timeout_ns: long enough that nothing in the test waits for it. */
-const ACK_TIMEOUT_NS = 60_000_000_000n;
+/** ack_timeout_ns of the digest: longer than the test, so only an ack lifts the filter. */
+const ACK_TIMEOUT_MS = 60_000;
+const ACK_TIMEOUT_NS = BigInt(ACK_TIMEOUT_MS) * 1_000_000n;
 
+const REFLECTED = Buffer.from(macToBytes('02:00:00:00:bb:bb'));
 const mac = (n: number): string => `02:00:00:00:0d:${n.toString(16).padStart(2, '0')}`;
 function frame(n: number): Buffer {
   const f = Buffer.alloc(60);
@@ -55,6 +59,27 @@ describe.skipIf(reason)('BMv2 digests: DigestEntry and DigestListAck', () => {
   let digestId = 0;
   const lists: ReceivedDigestList[] = [];
   let wake: (() => void) | undefined;
+  const back: Buffer[] = [];
+  let wakeBack: (() => void) | undefined;
+
+  /** Sends frame `n` and resolves when the switch has sent it back (it has been through ingress). */
+  const sendThrough = async (n: number): Promise<void> => {
+    const src = Buffer.from(macToBytes(mac(n)));
+    const isBack = (f: Buffer): boolean => f.length >= 12 && f.subarray(0, 6).equals(REFLECTED) && f.subarray(6, 12).equals(src);
+    const from = back.length;
+    sock!.send(frame(n));
+    const deadline = Date.now() + EVENT_TIMEOUT_MS;
+    while (!back.slice(from).some(isBack)) {
+      if (Date.now() > deadline) throw new Error(`frame ${n} did not come back through the switch within ${EVENT_TIMEOUT_MS} ms`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, deadline - Date.now());
+        wakeBack = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  };
 
   /** The source MACs in a list, as "02:…" strings. */
   const macsOf = (l: ReceivedDigestList): string[] =>
@@ -94,6 +119,10 @@ describe.skipIf(reason)('BMv2 digests: DigestEntry and DigestListAck', () => {
       wake?.();
     });
     sock = PacketSocket.open('h0', { netns: peer.netns });
+    sock.onFrames((frames) => {
+      back.push(...frames);
+      wakeBack?.();
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -104,35 +133,47 @@ describe.skipIf(reason)('BMv2 digests: DigestEntry and DigestListAck', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sends no digest before a DigestEntry is written; one list per message after (max_list_size 1)', async () => {
-    sock!.send(frame(1)); // no DigestEntry yet
+  it('sends no digest before a DigestEntry is written, then delivers what was generated before it; one list per message (max_list_size 1)', async () => {
+    await sendThrough(1); // processed by the switch, no DigestEntry yet: nothing is sent
+    expect(lists).toHaveLength(0);
     await client!.configureDigest(digestId, { maxTimeoutNs: 0, maxListSize: 1, ackTimeoutNs: ACK_TIMEOUT_NS });
-    const mark = lists.length;
-    sock!.send(frame(2));
-    const l = await nextList(mark, 'the digest of frame 2');
-    expect(l.digestId).toBe(digestId);
-    // Frame 1's digest never came: the first list holds frame 2's MAC, ingress port 0 as one byte.
-    expect(macsOf(l)).toEqual([mac(2)]);
-    expect([...(l.data[0]!.struct!.members[1]!.bitstring ?? [])]).toEqual([0]);
-    client!.ackDigest(l.digestId, l.listId);
+    // BMv2 kept frame 1's message: it comes once the DigestEntry exists.
+    const l1 = await nextList(0, 'the digest of frame 1, after the DigestEntry');
+    expect(macsOf(l1)).toEqual([mac(1)]);
+    await sendThrough(2);
+    const l2 = await nextList(1, 'the digest of frame 2');
+    expect(l2.digestId).toBe(digestId);
+    expect(macsOf(l2)).toEqual([mac(2)]);
+    // Ingress port 0 as a canonical bytestring: one byte.
+    expect([...(l2.data[0]!.struct!.members[1]!.bitstring ?? [])]).toEqual([0]);
+    client!.ackDigest(l1.digestId, l1.listId);
+    client!.ackDigest(l2.digestId, l2.listId);
   });
 
-  it('holds back a repeated message until its list is acknowledged', async () => {
+  it('filters a repeated message until its list is acknowledged; the ack takes effect a little later', async () => {
     const mark = lists.length;
-    sock!.send(frame(3));
+    await sendThrough(3);
     const first = await nextList(mark, 'the digest of frame 3');
+    const t0 = Date.now();
     expect(macsOf(first)).toEqual([mac(3)]);
-    // Not acknowledged: the same message again is filtered; a new one (frame 4) still comes.
-    sock!.send(frame(3));
-    sock!.send(frame(4));
+    // The same message again is filtered; a new one (frame 4) still comes, and comes next.
+    await sendThrough(3);
+    await sendThrough(4);
     const second = await nextList(mark + 1, 'the digest of frame 4');
     expect(macsOf(second)).toEqual([mac(4)]);
+    // Acknowledged, the same message makes a list again, long before ack_timeout. The ack is a
+    // stream message that PI applies on its own thread: a frame sent right after it can still be
+    // filtered, so frame 3 is resent until its list comes.
     client!.ackDigest(first.digestId, first.listId);
     client!.ackDigest(second.digestId, second.listId);
-    // Acknowledged: the same message makes a list again.
-    sock!.send(frame(3));
+    const t1 = Date.now();
+    while (lists.length <= mark + 2 && Date.now() - t1 < EVENT_TIMEOUT_MS) {
+      await sendThrough(3);
+      if (lists.length <= mark + 2) await new Promise((r) => setTimeout(r, 50));
+    }
     const third = await nextList(mark + 2, 'the digest of frame 3 after the ack');
     expect(macsOf(third)).toEqual([mac(3)]);
+    expect(Date.now() - t0).toBeLessThan(ACK_TIMEOUT_MS);
     expect(third.listId).not.toBe(first.listId);
-  });
+  }, 30_000);
 });
