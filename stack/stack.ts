@@ -86,6 +86,8 @@ export interface RunningStack {
   readonly sw: EmbeddedSwitch;
   /** The BMv2 switch, or null on another target. */
   readonly bmv2: Bmv2Switch | null;
+  /** The drain barrier the hand-off deletes from-backend rules behind (BMv2), or null. */
+  readonly drainBarrier: SwitchDrainBarrier | null;
   readonly controller: Controller;
   readonly handoff: HandoffManager;
   readonly hosts: ReadonlyMap<string, StarHost>;
@@ -166,13 +168,14 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     const policy = await policies.install({ builtin: t.policy.name, ...(t.policy.config ? { config: t.policy.config } : {}) });
     policies.activate(policy.id);
     const backends: BackendSpec[] = [];
+    const drainBarrier = target === 'bmv2' ? new SwitchDrainBarrier(controller.client, t.switch.cpuPort) : null;
     const handoffOptions = {
       timeouts: opts.timeouts ?? {},
       engine: policies,
       speculation: t.speculation,
       // BMv2 applies a Write at once but works through the frames it has queued one at a time: a
       // from-backend rule is deleted only after what the backend sent has been through ingress.
-      ...(target === 'bmv2' ? { rules: new DrainingRuleWriter(controller.client, new SwitchDrainBarrier(controller.client, t.switch.cpuPort)) } : {}),
+      ...(drainBarrier ? { rules: new DrainingRuleWriter(controller.client, drainBarrier) } : {}),
     };
     if (opts.agents ?? true) {
       mkdirSync(sockDir, { recursive: true }); // (exists already on bmv2: its gRPC socket)
@@ -234,6 +237,7 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
         return embedded;
       },
       bmv2: bmv2 ?? null,
+      drainBarrier,
       controller: runningCtl,
       handoff: runningHandoff,
       hosts,

@@ -143,6 +143,11 @@ for (const { target, skip, slowdown } of stackTargets('hand-off tests')) describ
     expect(c.TcpExtTCPAbortOnData ?? 0).toBe(0);
     expect(await handoffEntries()).toBe(0);
     expect(stack.handoff.stats.outcomes.done).toBeGreaterThan(0);
+    // BMv2: every from-backend rule went behind a drain marker that came back (docs/bmv2.md).
+    if (stack.drainBarrier) {
+      expect(stack.drainBarrier.stats.drains).toBeGreaterThan(0);
+      expect(stack.drainBarrier.stats.timeouts).toBe(0);
+    }
   });
 
   it('curl fetches through the VIP, hash-checked', async () => {
