@@ -48,6 +48,11 @@ export function requireBmv2Tools(tools: readonly string[] = ['simple_switch_grpc
   if (missing.length > 0) throw new PrismError('PRISM_ERR_NOT_FOUND', `switch target bmv2 needs ${missing.join(' and ')} on PATH: ${INSTALL_HINT}`);
 }
 
+/** The stack turns TX checksum offload off on the hosts' veths with ethtool (BMv2 reads frames with libpcap). */
+export function requireEthtool(): void {
+  if (!hasTool('ethtool')) throw new PrismError('PRISM_ERR_NOT_FOUND', 'switch target bmv2 needs ethtool on PATH (Debian: apt-get install ethtool) to turn TX checksum offload off on the hosts\' veths');
+}
+
 /**
  * The BMv2 JSON of p4/v1model/prism.p4 for a CPU port: compiled with p4c once per (source, CPU
  * port) into `build/bmv2/prism-<hash>.json`, then reused. The hash covers the program and the

@@ -29,7 +29,7 @@ import { EmbeddedSwitch } from '../dataplane/p4rt-server.js';
 import { Topology, type Host } from '../netns/index.js';
 import { bmv2DeviceConfig } from '../controller/p4rt/device-config.js';
 import { DrainingRuleWriter, SwitchDrainBarrier } from '../controller/p4rt/drain-barrier.js';
-import { Bmv2Switch, bmv2Program, requireBmv2Tools } from './bmv2.js';
+import { Bmv2Switch, bmv2Program, requireBmv2Tools, requireEthtool } from './bmv2.js';
 import { createAdminApi, type AdminApi } from '../controller/admin/server.js';
 import { LiveAdminTarget } from '../controller/admin/live-target.js';
 import { PolicyEngine } from '../controller/policy/engine.js';
@@ -108,7 +108,10 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
   const objectPath = opts.objectPath ?? join(opts.root, 'build', 'ebpf', 'prism.bpf.o');
   // Before any namespace exists: what is missing is said without building anything.
   if (target === 'embedded' && !existsSync(objectPath)) throw new PrismError('PRISM_ERR_NOT_FOUND', `${objectPath} is missing: run \`npm run build\``);
-  if (target === 'bmv2') requireBmv2Tools(['simple_switch_grpc']);
+  if (target === 'bmv2') {
+    requireBmv2Tools(['simple_switch_grpc']);
+    requireEthtool();
+  }
   const bmv2Json = target === 'bmv2' ? bmv2Program(opts.root, t.switch.cpuPort) : null;
   const topo = new Topology();
   const sockDir = join(AGENT_SOCKET_DIR, topo.runId);
