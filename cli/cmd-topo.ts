@@ -1,5 +1,6 @@
 /**
- * `prism topo up FILE` starts a topology (namespaces, the embedded switch, the controller, agents)
+ * `prism topo up FILE` starts a topology (namespaces, the switch of its `switch.target`: embedded or
+ * BMv2, the controller, agents)
  * and runs until Ctrl-C, SIGTERM or `prism topo down`; `--json` prints a machine-readable
  * description (namespaces, addresses, the VIP). Running topologies are listed in
  * /run/prism/topologies/<name>.json. `prism topo down [NAME]` stops them; `--all` also removes
@@ -63,7 +64,7 @@ export function registerTopo(program: Command): void {
   topo
     .command('up')
     .argument('<file>', 'topology file (YAML or JSON), e.g. topologies/demo.yaml')
-    .description('start a topology: namespaces, the embedded switch, the controller and the agents; runs until Ctrl-C, SIGTERM or `prism topo down` (needs root)')
+    .description('start a topology: namespaces, the switch (switch.target: embedded, or bmv2 with simple_switch_grpc and p4c on PATH), the controller and the agents; runs until Ctrl-C, SIGTERM or `prism topo down` (needs root)')
     .option('--json', 'print a machine-readable description (namespaces, addresses, VIP) when it is up')
     .action(async (file: string, opts: { json?: boolean }) => {
       requireRoot('prism topo up');
@@ -76,7 +77,7 @@ export function registerTopo(program: Command): void {
       writeFileSync(stateFile, JSON.stringify({ pid: process.pid, description }));
       if (opts.json) process.stdout.write(`${JSON.stringify(description)}\n`);
       else {
-        process.stdout.write(`[topo] ${topology.name} is up. Hosts:\n`);
+        process.stdout.write(`[topo] ${topology.name} is up on the ${description.switch.target} switch (P4Runtime ${description.switch.p4runtime}). Hosts:\n`);
         for (const h of description.hosts) process.stdout.write(`  ${h.name.padEnd(8)} ${h.role.padEnd(8)} ${h.ip.padEnd(12)} ip netns exec ${h.namespace} ...\n`);
         process.stdout.write(`[topo] try: ip netns exec ${description.hosts.find((h) => h.role === 'client')?.namespace ?? '<client ns>'} curl http://${description.vip.ip}:${description.vip.port}/bytes/1048576 | sha256sum\n`);
         process.stdout.write(`[topo] admin API ${description.admin.url}, dashboard ${description.admin.dashboard}, token ${description.admin.token}\n`);

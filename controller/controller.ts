@@ -18,6 +18,7 @@ import { bytesToMac } from '../core/header/addr.js';
 import { ethernetHeader } from '../core/header/frame.js';
 import { ArpResponder } from './arp.js';
 import { P4RuntimeClient, type LocalWrite } from './p4rt/client.js';
+import { SwitchDrainBarrier } from './p4rt/drain-barrier.js';
 import { HttpIntake, type HttpRequest, type HttpSession } from './http/intake.js';
 import { TcpEndpoint } from './tcp/endpoint.js';
 import { systemClock, type Clock } from './tcp/clock.js';
@@ -139,7 +140,15 @@ export class Controller extends EventEmitter {
       ]);
       const port = opts.packetPort;
       if (port) port.onPacketIn((pi) => c.#onPacket(pi.ingressPort, pi.payload));
-      else void c.#packetLoop();
+      else {
+        void c.#packetLoop();
+        // PI (BMv2) and Stratum deliver PacketIns to the primary only: as a backup this controller
+        // sees no client segment and cannot answer one, so it says so rather than going quiet.
+        client.on('backup', ({ primaryElectionId }) => {
+          if (!c.#stopped) log.error({ primaryElectionId: primaryElectionId?.toString() ?? null }, 'no longer primary: the switch sends PacketIns to the primary only, client connections stall until primary is regained');
+        });
+        client.on('primary', () => log.info('primary again: PacketIns resume'));
+      }
       log.info({ vips: opts.vips.map((v) => `${v.ip}:${v.port}`), switch: opts.switchAddress }, 'controller ready');
       return c;
     } catch (err) {
@@ -158,6 +167,7 @@ export class Controller extends EventEmitter {
     try {
       for await (const pi of this.client.packetIns()) {
         if (this.#stopped) break;
+        if (SwitchDrainBarrier.isMarker(pi.payload)) continue; // the hand-off's drain barrier (BMv2) consumes it
         this.#onPacket(Number(pi.metadata.ingress_port ?? -1), pi.payload);
       }
     } catch (err) {

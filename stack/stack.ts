@@ -1,8 +1,16 @@
 /**
  * A whole prism deployment on one Linux machine, from a topology file: a namespace per host
- * around the embedded switch (real eBPF, real CPU port), the switch's P4Runtime server, the
- * controller (P4Runtime client, TCP endpoint, hand-off), and an agent process in every backend's
- * namespace with the built-in object server. Used by `prism topo up`, `prism demo` and the tests.
+ * around the switch, the switch and its P4Runtime server, the controller (P4Runtime client, TCP
+ * endpoint, hand-off), and an agent process in every backend's namespace with the built-in object
+ * server. Used by `prism topo up`, `prism demo` and the tests.
+ *
+ * The switch is the topology's `switch.target`:
+ * - `embedded`: prism's eBPF switch in this process (real eBPF, real CPU port veth); the
+ *   controller owns the CPU port and writes through the switch's in-process Write channel.
+ * - `bmv2`: `simple_switch_grpc` in the switch namespace (stack/bmv2.ts) on the same veth ports,
+ *   running p4c's JSON of p4/v1model/prism.p4; everything goes the portable way: rules as
+ *   P4Runtime Writes over gRPC, client segments as PacketIn and replies as PacketOut on the
+ *   stream (docs/bmv2.md).
  *
  * Invariant: `close()` stops the agents, the controller and the switch, and removes every
  * namespace, interface, process and BPF program, also when start-up failed halfway.
@@ -19,6 +27,9 @@ import { CpuPort } from '../dataplane/cpu-port.js';
 import { buildStarHosts, type StarHost } from '../dataplane/ebpf-topology.js';
 import { EmbeddedSwitch } from '../dataplane/p4rt-server.js';
 import { Topology, type Host } from '../netns/index.js';
+import { bmv2DeviceConfig } from '../controller/p4rt/device-config.js';
+import { DrainingRuleWriter, SwitchDrainBarrier } from '../controller/p4rt/drain-barrier.js';
+import { Bmv2Switch, bmv2Program, requireBmv2Tools, requireEthtool } from './bmv2.js';
 import { createAdminApi, type AdminApi } from '../controller/admin/server.js';
 import { LiveAdminTarget } from '../controller/admin/live-target.js';
 import { PolicyEngine } from '../controller/policy/engine.js';
@@ -45,15 +56,38 @@ export interface StackDescription {
   readonly name: string;
   readonly runId: string;
   readonly vip: { readonly ip: string; readonly port: number };
-  readonly switch: { readonly p4runtime: string; readonly namespace: string };
+  readonly switch: { readonly target: SwitchTarget; readonly p4runtime: string; readonly namespace: string };
   readonly hosts: readonly { readonly name: string; readonly role: string; readonly namespace: string; readonly ip: string; readonly mac: string; readonly port: number }[];
   readonly agents: readonly { readonly name: string; readonly address: string }[];
   readonly admin: { readonly url: string; readonly dashboard: string; readonly token: string };
 }
 
+export type SwitchTarget = TopologyFile['switch']['target'];
+
+/** The stack's switch, whatever its target. */
+export interface StackSwitch {
+  readonly target: SwitchTarget;
+  /** Its P4Runtime server (`host:port`, or `unix:<path>` for BMv2). */
+  readonly address: string;
+  /** The namespace its ports are in. */
+  readonly namespace: string;
+  /**
+   * The entries of `table` on the switch, counted as the switch reports them: read back over
+   * P4Runtime (the controller's client) on every target, so a test checks what BMv2 holds, not
+   * what the controller believes.
+   */
+  entryCount(table: string): Promise<number>;
+}
+
 export interface RunningStack {
   readonly topo: Topology;
+  readonly switch: StackSwitch;
+  /** The embedded switch; reading it on a stack of another target throws PRISM_ERR_INVALID_ARGUMENT. */
   readonly sw: EmbeddedSwitch;
+  /** The BMv2 switch, or null on another target. */
+  readonly bmv2: Bmv2Switch | null;
+  /** The drain barrier the hand-off deletes from-backend rules behind (BMv2), or null. */
+  readonly drainBarrier: SwitchDrainBarrier | null;
   readonly controller: Controller;
   readonly handoff: HandoffManager;
   readonly hosts: ReadonlyMap<string, StarHost>;
@@ -70,13 +104,20 @@ export const AGENT_SOCKET_DIR = '/run/prism';
 
 export async function startStack(t: TopologyFile, opts: StackOptions): Promise<RunningStack> {
   const say = opts.progress ?? (() => undefined);
-  if (t.switch.target !== 'embedded') throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', `switch target ${t.switch.target} is run by the Mininet script (topologies/mininet/), not by prism topo up`);
+  const target = t.switch.target;
   const objectPath = opts.objectPath ?? join(opts.root, 'build', 'ebpf', 'prism.bpf.o');
-  if (!existsSync(objectPath)) throw new PrismError('PRISM_ERR_NOT_FOUND', `${objectPath} is missing: run \`npm run build\``);
+  // Before any namespace exists: what is missing is said without building anything.
+  if (target === 'embedded' && !existsSync(objectPath)) throw new PrismError('PRISM_ERR_NOT_FOUND', `${objectPath} is missing: run \`npm run build\``);
+  if (target === 'bmv2') {
+    requireBmv2Tools(['simple_switch_grpc']);
+    requireEthtool();
+  }
+  const bmv2Json = target === 'bmv2' ? bmv2Program(opts.root, t.switch.cpuPort) : null;
   const topo = new Topology();
   const sockDir = join(AGENT_SOCKET_DIR, topo.runId);
   const agentToken = randomBytes(24).toString('base64url');
   let sw: EmbeddedSwitch | undefined;
+  let bmv2: Bmv2Switch | undefined;
   let controller: Controller | undefined;
   let handoff: HandoffManager | undefined;
   let admin: AdminApi | undefined;
@@ -88,46 +129,59 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     await handoff?.close();
     await controller?.stop();
     await sw?.stop();
-    await topo.teardown(); // also ends the agent processes in the namespaces
+    await bmv2?.stop();
+    await topo.teardown(); // also ends the agent processes (and BMv2) in the namespaces
     rmSync(sockDir, { recursive: true, force: true });
   };
   try {
     say(`namespaces: ${t.hosts.length} hosts around the switch`);
     const { sw: swHost, hosts } = await buildStarHosts(topo, t.hosts.map((h) => ({ name: h.name, ip: h.ip, port: h.port })));
-    const cpu = await CpuPort.create({ netns: swHost.netns });
-    sw = await EmbeddedSwitch.start({
-      grpcAddr: '127.0.0.1:0',
-      deviceId: 1n,
-      cpuPort: t.switch.cpuPort,
-      netns: swHost.netns,
-      ports: t.hosts.map((h) => ({ port: h.port, ifname: `p${h.port}` })),
-      packetIo: cpu,
-      // The controller runs in this process: it owns the CPU port (no PacketIn/PacketOut stream)
-      // and writes rules through the switch's in-process Write channel.
-      cpuPortOwner: 'local',
-    });
-    say(`switch: embedded eBPF target, P4Runtime on ${sw.address}`);
+    const p4info = decodeMessage('p4.config.v1.P4Info', readFileSync(join(opts.root, 'p4', 'p4info', 'prism.p4info.bin')));
     const routes: RouteSpec[] = [...hosts.values()].map((h) => ({ prefix: `${h.spec.ip}/32`, port: h.spec.port, srcMac: h.switchMac, dstMac: h.mac }));
-    controller = await Controller.start({
-      switchAddress: sw.address,
-      deviceId: 1n,
-      electionId: 1n,
-      p4info: decodeMessage('p4.config.v1.P4Info', readFileSync(join(opts.root, 'p4', 'p4info', 'prism.p4info.bin'))),
-      deviceConfig: readFileSync(objectPath),
-      vips: t.vips,
-      routes,
-      localWrite: sw.localWrite,
-      packetPort: cpu,
-    });
+    const common = { deviceId: 1n, electionId: 1n, p4info, vips: t.vips, routes };
+    if (target === 'embedded') {
+      const cpu = await CpuPort.create({ netns: swHost.netns });
+      sw = await EmbeddedSwitch.start({
+        grpcAddr: '127.0.0.1:0',
+        deviceId: 1n,
+        cpuPort: t.switch.cpuPort,
+        netns: swHost.netns,
+        ports: t.hosts.map((h) => ({ port: h.port, ifname: `p${h.port}` })),
+        packetIo: cpu,
+        // The controller runs in this process: it owns the CPU port (no PacketIn/PacketOut stream)
+        // and writes rules through the switch's in-process Write channel.
+        cpuPortOwner: 'local',
+      });
+      say(`switch: embedded eBPF target, P4Runtime on ${sw.address}`);
+      controller = await Controller.start({ ...common, switchAddress: sw.address, deviceConfig: readFileSync(objectPath), localWrite: sw.localWrite, packetPort: cpu });
+    } else {
+      // BMv2 reads and writes frames with libpcap on the veths: a frame whose checksum the sending
+      // kernel left to the NIC (veth's CHECKSUM_PARTIAL) would reach the other host wrong. Like a
+      // NIC on a wire, every host fills its checksums in before the frame leaves.
+      for (const h of hosts.values()) await h.host.exec(['ethtool', '-K', 'eth0', 'tx', 'off']);
+      mkdirSync(sockDir, { recursive: true });
+      bmv2 = await Bmv2Switch.start({ host: swHost, ports: t.hosts.map((h) => ({ port: h.port, ifname: `p${h.port}` })), cpuPort: t.switch.cpuPort, deviceId: 1, dir: sockDir });
+      say(`switch: BMv2 simple_switch_grpc (pid ${bmv2.pid ?? '?'}), P4Runtime on ${bmv2.address}, program ${bmv2Json!}`);
+      // No localWrite, no packetPort: rules over gRPC Write, packets over the P4Runtime stream.
+      controller = await Controller.start({ ...common, switchAddress: bmv2.address, deviceConfig: bmv2DeviceConfig(readFileSync(bmv2Json!)) });
+    }
     say(`controller: primary, pipeline pushed, VIP ${t.vips.map((v) => `${v.ip}:${v.port}`).join(', ')}`);
 
     const policies = new PolicyEngine();
     const policy = await policies.install({ builtin: t.policy.name, ...(t.policy.config ? { config: t.policy.config } : {}) });
     policies.activate(policy.id);
     const backends: BackendSpec[] = [];
-    const handoffOptions = { timeouts: opts.timeouts ?? {}, engine: policies, speculation: t.speculation };
+    const drainBarrier = target === 'bmv2' ? new SwitchDrainBarrier(controller.client, t.switch.cpuPort) : null;
+    const handoffOptions = {
+      timeouts: opts.timeouts ?? {},
+      engine: policies,
+      speculation: t.speculation,
+      // BMv2 applies a Write at once but works through the frames it has queued one at a time: a
+      // from-backend rule is deleted only after what the backend sent has been through ingress.
+      ...(drainBarrier ? { rules: new DrainingRuleWriter(controller.client, drainBarrier) } : {}),
+    };
     if (opts.agents ?? true) {
-      mkdirSync(sockDir, { recursive: true });
+      mkdirSync(sockDir, { recursive: true }); // (exists already on bmv2: its gRPC socket)
       // One object store for all backends (removed with sockDir): what one backend stored through
       // the VIP, the next can serve (docs/object-server.md).
       const storeDir = join(sockDir, 'objects');
@@ -156,14 +210,19 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
     const listen = opts.adminListen ?? { host: '127.0.0.1', port: 0 };
     const adminUrl = await admin.app.listen({ host: listen.host, port: listen.port });
     say(`admin API: ${adminUrl} (dashboard ${adminUrl}/dashboard)`);
-    const runningSw = sw;
     const runningCtl = controller;
     const runningHandoff = handoff;
+    const stackSwitch: StackSwitch = {
+      target,
+      address: sw?.address ?? bmv2!.address,
+      namespace: swHost.netns,
+      entryCount: async (table) => (await runningCtl.client.readAll({ table })).length,
+    };
     const describe = (): StackDescription => ({
       name: t.name,
       runId: topo.runId,
       vip: { ip: t.vips[0]!.ip, port: t.vips[0]!.port },
-      switch: { p4runtime: runningSw.address, namespace: swHost.netns },
+      switch: { target, p4runtime: stackSwitch.address, namespace: swHost.netns },
       hosts: t.hosts.map((h) => {
         const s = hosts.get(h.name)!;
         return { name: h.name, role: h.role, namespace: s.host.netns, ip: h.ip, mac: s.mac, port: h.port };
@@ -172,7 +231,27 @@ export async function startStack(t: TopologyFile, opts: StackOptions): Promise<R
       admin: { url: adminUrl, dashboard: `${adminUrl}/dashboard`, token: runningAdmin.token },
     });
     const runningAdmin = admin;
-    return { topo, sw: runningSw, controller: runningCtl, handoff: runningHandoff, hosts, agentProcesses, agentToken, policies, admin: runningAdmin, adminUrl, describe, close };
+    const embedded = sw;
+    return {
+      topo,
+      switch: stackSwitch,
+      get sw(): EmbeddedSwitch {
+        if (!embedded) throw new PrismError('PRISM_ERR_INVALID_ARGUMENT', `stack ${t.name} runs switch target ${target}, not the embedded switch: use stack.switch`);
+        return embedded;
+      },
+      bmv2: bmv2 ?? null,
+      drainBarrier,
+      controller: runningCtl,
+      handoff: runningHandoff,
+      hosts,
+      agentProcesses,
+      agentToken,
+      policies,
+      admin: runningAdmin,
+      adminUrl,
+      describe,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

@@ -34,7 +34,7 @@ import { BackendRegistry, type Backend, type BackendSpec } from './backends.js';
 import { systemHandoffClock, type HandoffClock } from './clock.js';
 import type { HandoffEvent, Outcome, StepTimes } from './events.js';
 import { HandoffHistory, type ConnectionTotals, type TransactionRecord } from './history.js';
-import { RuleBatcher, TransactionRules } from './rules.js';
+import { RuleBatcher, TransactionRules, type RuleWriter } from './rules.js';
 import { continueIfSame, DEFAULT_SPECULATION, keepMsFor, type NextVerdict, type SpeculationOptions, type SpeculationStats } from './speculation.js';
 import { codeOf, DEFAULT_TIMEOUTS, failTransaction, runTransaction, TransactionEvents, type DoneReport, type HandoffTimeouts, type RunnableTransaction, type RunRequest, type RunResult } from './transaction.js';
 
@@ -94,6 +94,8 @@ export interface HandoffManagerOptions {
   readonly engine?: PolicyEngine;
   readonly speculation?: Partial<SpeculationOptions>;
   readonly clock?: HandoffClock;
+  /** Where the rewrite rules go (default the controller's P4Runtime client; on BMv2 one that drains the switch before a delete). */
+  readonly rules?: RuleWriter;
 }
 
 export class HandoffManager extends EventEmitter implements RequestRouter {
@@ -103,7 +105,8 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   readonly #timeouts: HandoffTimeouts;
   readonly #speculation: SpeculationOptions;
   readonly #clock: HandoffClock;
-  readonly #rules: RuleBatcher;
+  readonly #rules: RuleWriter;
+  readonly #batcher: RuleBatcher | undefined;
   readonly #pending = new Map<TcpConnection<ClientLink>, PendingDecision>();
   readonly #history = new HandoffHistory();
   #nextId = 1n;
@@ -121,7 +124,10 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
   constructor(ctl: Controller, backends: readonly BackendSpec[], opts: HandoffManagerOptions = {}) {
     super();
     this.#ctl = ctl;
-    this.#rules = new RuleBatcher(ctl.client);
+    // A writer of the caller's (BMv2's draining one) writes every delete when it is asked to;
+    // the P4Runtime client's deletes are batched (RuleBatcher).
+    this.#batcher = opts.rules ? undefined : new RuleBatcher(ctl.client);
+    this.#rules = opts.rules ?? this.#batcher!;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.#speculation = { ...DEFAULT_SPECULATION, ...opts.speculation };
     this.#clock = opts.clock ?? systemHandoffClock;
@@ -459,22 +465,22 @@ export class HandoffManager extends EventEmitter implements RequestRouter {
 
   /** No transaction in flight and no rule delete waiting (RuleBatcher): the tables hold only what connections use. */
   get settled(): boolean {
-    return this.#tx.size === 0 && this.#rules.pending === 0;
+    return this.#tx.size === 0 && (this.#batcher?.pending ?? 0) === 0;
   }
 
   /** Deferred rule deletes (RuleBatcher): how many, and how many went out with another write. */
   get ruleBatching(): Readonly<RuleBatcher['stats']> & { readonly pending: number } {
-    return { ...this.#rules.stats, pending: this.#rules.pending };
+    return { ...(this.#batcher?.stats ?? { deferred: 0, batched: 0, failed: 0 }), pending: this.#batcher?.pending ?? 0 };
   }
 
   /** Writes the rule deletes still deferred (stack shutdown, tests that read the tables). */
   flushRules(): Promise<void> {
-    return this.#rules.flush();
+    return this.#batcher?.flush() ?? Promise.resolve();
   }
 
   /** Writes the deferred rule deletes, then closes the agents' connections. */
   async close(): Promise<void> {
-    await this.#rules.flush();
+    await this.#batcher?.flush();
     this.#backends.close();
   }
 }

@@ -37,6 +37,7 @@ import { encodeMessage, loadGrpcDefinitions } from '../../core/proto.js';
 import type { P4Info__Output } from '../../proto/types/p4/config/v1/P4Info.js';
 import type { Entity } from '../../proto/types/p4/v1/Entity.js';
 import type { GetForwardingPipelineConfigResponse__Output } from '../../proto/types/p4/v1/GetForwardingPipelineConfigResponse.js';
+import type { P4Data__Output } from '../../proto/types/p4/v1/P4Data.js';
 import type { P4RuntimeClient as P4RuntimeStub } from '../../proto/types/p4/v1/P4Runtime.js';
 import type { ReadResponse__Output } from '../../proto/types/p4/v1/ReadResponse.js';
 import type { StreamMessageRequest } from '../../proto/types/p4/v1/StreamMessageRequest.js';
@@ -105,6 +106,11 @@ export interface P4RuntimeClientOptions {
   readonly ownedTables?: readonly (string | number)[];
   /** Updates per Write when reconciling (default 500). */
   readonly reconcileBatchSize?: number;
+  /**
+   * Acknowledge every DigestList as it arrives (default true). PI (BMv2) sends no further list
+   * for a digest until the last one is acknowledged or its ack timeout passes.
+   */
+  readonly autoAckDigests?: boolean;
   /** PacketIns kept per packetIns() consumer before the oldest is dropped (default 4096). */
   readonly packetInQueue?: number;
   readonly clock?: Clock;
@@ -191,7 +197,26 @@ export interface P4RuntimeClientEvents {
   /** A background re-sync (pipeline re-push or reconcile) failed; the client keeps running. */
   syncError: [Error];
   packetIn: [ReceivedPacket];
+  /** A DigestList from the switch (already acknowledged unless autoAckDigests is false). */
+  digest: [ReceivedDigestList];
   streamError: [StreamErrorRecord];
+}
+
+/** A DigestList as received: the digest's P4Info id, the switch's list id, the P4Data entries. */
+export interface ReceivedDigestList {
+  readonly digestId: number;
+  readonly listId: string;
+  readonly data: readonly P4Data__Output[];
+}
+
+/** DigestEntry.Config (P4Runtime spec 9.8): how the switch batches a digest's messages. */
+export interface DigestConfig {
+  /** Longest a message waits before its list is sent (ns; 0 = at once). */
+  readonly maxTimeoutNs: bigint | number;
+  /** Messages per list at most (0 = no limit). */
+  readonly maxListSize: number;
+  /** How long the switch waits for an ack before sending the next list with those messages (ns). */
+  readonly ackTimeoutNs: bigint | number;
 }
 
 interface Session {
@@ -605,6 +630,42 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
   }
 
   // ------------------------------------------------------------------------------------------
+  // Digests
+
+  /**
+   * Enables a digest (by P4Info id): without a DigestEntry, PI generates no DigestList for it at
+   * all. INSERT the first time, MODIFY to change it (`modify`). CONTINUE_ON_ERROR, as PI requires.
+   */
+  async configureDigest(digestId: number, config: DigestConfig, opts: { modify?: boolean } = {}): Promise<void> {
+    this.requirePrimary('configureDigest');
+    const request = {
+      device_id: this.deviceId,
+      election_id: toUint128(this.electionIdValue),
+      updates: [
+        {
+          type: opts.modify ? 'MODIFY' : 'INSERT',
+          entity: { digest_entry: { digest_id: digestId, config: { max_timeout_ns: String(config.maxTimeoutNs), max_list_size: config.maxListSize, ack_timeout_ns: String(config.ackTimeoutNs) } } },
+        },
+      ],
+      atomicity: 'CONTINUE_ON_ERROR',
+      ...(this.role ? { role: this.role } : {}),
+    } as const;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.stub.Write(request as never, this.callOptions(), (err) => (err ? reject(err) : resolve()));
+      });
+    } catch (err) {
+      if (serviceError(err).code === grpc.status.PERMISSION_DENIED) throw this.notPrimary('Write', err);
+      throw rpcError('Write', err);
+    }
+  }
+
+  /** Acknowledges a DigestList (needed only with autoAckDigests false). */
+  ackDigest(digestId: number, listId: string): void {
+    this.requireSession('ackDigest').call.write({ digest_ack: { digest_id: digestId, list_id: listId } });
+  }
+
+  // ------------------------------------------------------------------------------------------
   // Packets
 
   /** Sends a PacketOut with metadata by name ("egress_port"). Needs a live stream. */
@@ -808,6 +869,13 @@ export class P4RuntimeClient extends EventEmitter<P4RuntimeClientEvents> {
           const packet = decodePacketIn(this.index, msg.packet);
           for (const q of this.packetQueues) q.push(packet);
           this.emit('packetIn', packet);
+        }
+        break;
+      case 'digest':
+        if (msg.digest) {
+          const d: ReceivedDigestList = { digestId: msg.digest.digest_id, listId: msg.digest.list_id, data: msg.digest.data };
+          if (this.options.autoAckDigests ?? true) s.call.write({ digest_ack: { digest_id: d.digestId, list_id: d.listId } });
+          this.emit('digest', d);
         }
         break;
       case 'error':

@@ -3,30 +3,39 @@
  * request when the policy picks the same backend again (Continue), and the connection comes back
  * intact when it does not (a miss), when the client goes quiet (idle), when a body is in flight,
  * and when the client closes. Content hashing on the path decides, so the test knows which
- * requests share a backend. Every body is hash-checked; no RST, no entry left.
+ * requests share a backend. Every body is hash-checked; no RST, no entry left (read back from the
+ * switch over P4Runtime). The same cases run on every switch target (test/helpers/targets.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicSha256 } from '../../agent/bytes.js';
 import { startStack, type RunningStack } from '../../stack/stack.js';
-import { ebpfSkipReason, REPO } from '../helpers/ebpf.js';
+import { REPO } from '../helpers/ebpf.js';
 import { concurrentGets, handoffsSettled, tcpCounters, testTopology } from '../helpers/stack.js';
+import { stackTargets, switchLine, type StackTarget } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
 
-const skip = ebpfSkipReason();
-if (skip) console.warn(`[skip] speculative caching tests: ${skip}`);
+/** The handoff_in and handoff_out entries on the stack's switch, read back over P4Runtime. */
+const handoffEntries = async (stack: RunningStack): Promise<number> => (await stack.switch.entryCount('handoff_in')) + (await stack.switch.entryCount('handoff_out'));
 
-describe.skipIf(skip)('speculative rule caching: the next request on the same socket and rules', () => {
+for (const t of stackTargets('speculative caching tests')) suites(t);
+
+function suites({ target, skip, slowdown }: StackTarget): void {
+/** A case's time bound on this target. */
+const ms = (n: number): number => n * slowdown;
+const tag = target === 'embedded' ? 'e' : 'b';
+
+describe.skipIf(skip)(`speculative rule caching on ${target}: the next request on the same socket and rules`, () => {
   let stack: RunningStack;
   beforeAll(async () => {
-    stack = await startStack(testTopology('spec', 3, ['policy: { name: content-hash, config: { key: path } }', 'speculation: { mode: always, keepMs: 1000 }']), { root: REPO });
-  }, 60_000);
+    stack = await startStack(testTopology(`bm-spec-${tag}`, 3, [switchLine(target), 'policy: { name: content-hash, config: { key: path } }', 'speculation: { mode: always, keepMs: 1000 }']), { root: REPO });
+  }, 120_000);
   afterAll(async () => {
     await stack?.close();
   });
 
   const client = () => stack.hosts.get('client')!.host;
   const spec = () => ({ ...stack.handoff.stats.speculation });
-  const entries = () => stack.sw.dataplane!.entryCount('handoff_in') + stack.sw.dataplane!.entryCount('handoff_out');
+  const entries = (): Promise<number> => handoffEntries(stack);
 
   it("Node's http: 100 GETs of one path on one connection, one backend, served by Continue", async () => {
     const before = spec();
@@ -40,7 +49,7 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
       }).on('error', rej));
       (async () => { const out = []; for (let i = 1; i <= 100; i++) out.push(await get(i)); console.log(JSON.stringify({ out, sockets: ports.size })); agent.destroy(); })()
         .catch((e) => { console.error(e); process.exit(1); });`;
-    const r = await client().exec([process.execPath, '-e', script], { timeoutMs: 60_000 });
+    const r = await client().exec([process.execPath, '-e', script], { timeoutMs: ms(60_000) });
     const { out, sockets } = JSON.parse(r.stdout) as { out: [number, string, string][]; sockets: number };
     expect(sockets).toBe(1);
     expect(out.map((o) => o[0])).toEqual(out.map(() => 200));
@@ -51,8 +60,8 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     // Every request after the first goes to the kept socket (99 hits), unless the machine is so
     // slow that the client took longer than keepMs (1 s) between two requests.
     expect(after.hits - before.hits).toBeGreaterThanOrEqual(95);
-    expect(entries()).toBe(0);
-  }, 90_000);
+    expect(await entries()).toBe(0);
+  }, ms(90_000));
 
   it('curl: 150 GETs over several paths on one connection: hits and misses, all hash-checked', async () => {
     const before = spec();
@@ -62,10 +71,10 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     await client().exec(['mkdir', '-p', dir]);
     try {
       const args = urls.flatMap((u, i) => ['-o', `${dir}/${i}`, '-w', '%{num_connects} %header{x-backend}\\n', `http://10.0.0.100/bytes/${u.n}?seed=${u.seed}`]);
-      const r = await client().exec(['curl', '-sS', '--fail', '--max-time', '120', ...args], { timeoutMs: 150_000 });
+      const r = await client().exec(['curl', '-sS', '--fail', '--max-time', String(ms(120)), ...args], { timeoutMs: ms(150_000) });
       const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
       expect(lines.reduce((n, l) => n + Number(l[0]), 0)).toBe(1);
-      const sums = await client().exec(['bash', '-c', `cd ${dir} && sha256sum *`], { timeoutMs: 60_000 });
+      const sums = await client().exec(['bash', '-c', `cd ${dir} && sha256sum *`], { timeoutMs: ms(60_000) });
       const got = new Map(sums.stdout.trim().split('\n').map((l) => { const [h, f] = l.split(/\s+/); return [Number(f), h!]; }));
       urls.forEach((u, i) => expect(got.get(i)).toBe(deterministicSha256(u.n, u.seed)));
       // The same path always reaches the same backend.
@@ -79,8 +88,8 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     const after = spec();
     expect(after.hits - before.hits).toBeGreaterThan(0);
     expect(after.misses - before.misses).toBeGreaterThan(0);
-    expect(entries()).toBe(0);
-  }, 180_000);
+    expect(await entries()).toBe(0);
+  }, ms(180_000));
 
   it("Python's http.client: PUTs and GETs of objects on two paths, bodies in flight on hits and misses, byte-identical", async () => {
     const py = [
@@ -97,7 +106,7 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
       "    out.append([st, r.status, hashlib.sha256(body).hexdigest() == hashlib.sha256(got).hexdigest(), r.getheader('x-backend')])",
       'print(json.dumps(out))',
     ].join('\n');
-    const r = await client().exec(['python3', '-c', py], { timeoutMs: 120_000 });
+    const r = await client().exec(['python3', '-c', py], { timeoutMs: ms(120_000) });
     const out = JSON.parse(r.stdout) as [number, number, boolean, string][];
     expect(out).toHaveLength(12);
     for (const [put, get, same] of out) {
@@ -106,8 +115,8 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
       expect(same).toBe(true);
     }
     await handoffsSettled(stack);
-    expect(entries()).toBe(0);
-  }, 150_000);
+    expect(await entries()).toBe(0);
+  }, ms(150_000));
 
   it('a client quiet for longer than keepMs: the connection comes back (idle), the next request still works', async () => {
     const before = spec();
@@ -125,12 +134,12 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     await waitFor(() => out.includes('WAITING'), 'the first two responses', 20_000, 5);
     // While the client waits (3 s), the kept connection is handed back after keepMs (1 s): the
     // idle report comes, and then no rule stays installed.
-    await waitFor(() => spec().idle > before.idle && entries() === 0, 'the idle hand-back with no rule left', 2500, 5);
+    await waitFor(async () => spec().idle > before.idle && (await entries()) === 0, 'the idle hand-back with no rule left', 2500, 5);
     await new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     expect(JSON.parse(out.slice(out.indexOf('\n') + 1))).toEqual([1, 2, 3].map((s) => deterministicSha256(7000, s)));
     await handoffsSettled(stack);
     expect(spec().idle - before.idle).toBeGreaterThan(0);
-  }, 60_000);
+  }, ms(60_000));
 
   it('two pipelined requests in one segment on a kept connection: both answered, in order', async () => {
     const py = [
@@ -152,22 +161,22 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
       'rest = read_until(2)',
       'print(first.count(b"HTTP/1.1 200") + rest.count(b"HTTP/1.1 200"), len(rest))',
     ].join('\n');
-    const r = await client().exec(['python3', '-c', py], { timeoutMs: 30_000 });
+    const r = await client().exec(['python3', '-c', py], { timeoutMs: ms(30_000) });
     expect(r.stdout.trim().split(' ')[0]).toBe('3');
     await handoffsSettled(stack);
-    expect(entries()).toBe(0);
-  }, 60_000);
+    expect(await entries()).toBe(0);
+  }, ms(60_000));
 
   it('a client that closes while its connection is kept: closed cleanly, nothing left', async () => {
-    const r = await client().exec(['bash', '-c', 'curl -sS --fail http://10.0.0.100/bytes/5000?seed=1 http://10.0.0.100/bytes/5000?seed=2 | sha256sum'], { timeoutMs: 30_000 });
+    const r = await client().exec(['bash', '-c', 'curl -sS --fail http://10.0.0.100/bytes/5000?seed=1 http://10.0.0.100/bytes/5000?seed=2 | sha256sum'], { timeoutMs: ms(30_000) });
     expect(r.stdout.split(' ')[0]).toMatch(/^[0-9a-f]{64}$/);
     await handoffsSettled(stack);
     // The client's FIN, cleared by the rule while kept, is retransmitted to the controller after the hand-back.
     const t0 = Date.now();
     while (stack.controller.endpoint.connectionCount > 0 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 50));
     expect(stack.controller.endpoint.connectionCount).toBe(0);
-    expect(entries()).toBe(0);
-  }, 60_000);
+    expect(await entries()).toBe(0);
+  }, ms(60_000));
 
   it('a forced next transaction while the connection is kept: the forced backend serves it (a miss), the others stay cached', async () => {
     const script = `
@@ -195,8 +204,8 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     expect(rest[0]).toBe(other);
     expect(rest.slice(1)).toEqual([first, first]);
     await handoffsSettled(stack);
-    expect(entries()).toBe(0);
-  }, 60_000);
+    expect(await entries()).toBe(0);
+  }, ms(60_000));
 
   it('the client saw no reset', async () => {
     const c = await tcpCounters(client());
@@ -231,31 +240,31 @@ describe.skipIf(skip)('speculative rule caching: the next request on the same so
     // the controller; either way not by the dead one.
     if (third[0] === 'END' && third[1] === 200) expect(third[3]).not.toBe(second![3]);
     await handoffsSettled(stack);
-    expect(entries()).toBe(0);
-    const r = await client().exec(['bash', '-c', 'for i in 1 2 3 4 5 6; do curl -sS --max-time 10 -o /dev/null -w "%{http_code}\\n" http://10.0.0.100/bytes/1000?seed=$i; done'], { timeoutMs: 90_000 });
+    expect(await entries()).toBe(0);
+    const r = await client().exec(['bash', '-c', 'for i in 1 2 3 4 5 6; do curl -sS --max-time 10 -o /dev/null -w "%{http_code}\\n" http://10.0.0.100/bytes/1000?seed=$i; done'], { timeoutMs: ms(90_000) });
     // Paths that hash to a live backend are served; the dead one's are answered, not hung.
     expect(r.stdout.trim().split('\n')).toHaveLength(6);
-  }, 90_000);
+  }, ms(90_000));
 });
 
-describe.skipIf(skip)('speculative rule caching under concurrency', () => {
+describe.skipIf(skip)(`speculative rule caching under concurrency on ${target}`, () => {
   // Round robin with every transaction kept: nearly every next request is a miss (hand-back with an
   // open window); content hashing in the same run afterwards: nearly every one a hit.
   let stack: RunningStack;
   beforeAll(async () => {
-    stack = await startStack(testTopology('spec-conc', 3, ['speculation: { mode: always, keepMs: 500 }']), { root: REPO });
-  }, 60_000);
+    stack = await startStack(testTopology(`bm-specc-${tag}`, 3, [switchLine(target), 'speculation: { mode: always, keepMs: 500 }']), { root: REPO });
+  }, 120_000);
   afterAll(async () => {
     await stack?.close();
   });
 
   const plan = Array.from({ length: 16 }, (_, c) => Array.from({ length: 30 }, (_, i) => [(c * 7919 + i * 104729) % 200000, 7000 + c * 100 + i] as const));
   const check = async (): Promise<void> => {
-    const all = await concurrentGets(stack.hosts.get('client')!.host, plan);
+    const all = await concurrentGets(stack.hosts.get('client')!.host, plan, ms(240_000));
     expect(all).toHaveLength(16 * 30);
     for (const [n, seed, sha] of all) expect(sha).toBe(deterministicSha256(n, seed));
     await handoffsSettled(stack);
-    expect(stack.sw.dataplane!.entryCount('handoff_in') + stack.sw.dataplane!.entryCount('handoff_out')).toBe(0);
+    expect(await handoffEntries(stack)).toBe(0);
   };
 
   it('16 connections x 30 requests, round robin: kept transactions miss and hand back, all hash-checked', async () => {
@@ -263,7 +272,7 @@ describe.skipIf(skip)('speculative rule caching under concurrency', () => {
     await check();
     // Round robin over 3 backends (one counter for all connections): about two in three are misses.
     expect(stack.handoff.stats.speculation.misses - before.misses).toBeGreaterThan(200);
-  }, 180_000);
+  }, ms(180_000));
 
   it('the same with content hashing (policy swapped at run time): a request whose path maps to the previous backend is a hit', async () => {
     const engine = stack.handoff.engine!;
@@ -273,7 +282,7 @@ describe.skipIf(skip)('speculative rule caching under concurrency', () => {
     await check();
     // Each connection's paths differ, so hits need two requests in a row on one backend: about a third.
     expect(stack.handoff.stats.speculation.hits - before.hits).toBeGreaterThan(50);
-  }, 180_000);
+  }, ms(180_000));
 
   it('no client reset', async () => {
     const c = await tcpCounters(stack.hosts.get('client')!.host);
@@ -281,3 +290,4 @@ describe.skipIf(skip)('speculative rule caching under concurrency', () => {
     expect(c.TcpExtTCPAbortOnData ?? 0).toBe(0);
   });
 });
+}

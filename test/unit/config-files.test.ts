@@ -31,6 +31,12 @@ describe('topology files', () => {
     expect(t.speculation.mode).toBe('auto');
   });
 
+  it('the shipped BMv2 topology is valid and selects the bmv2 target', () => {
+    const t = loadTopology(join(import.meta.dirname, '..', '..', 'topologies', 'bmv2.yaml'));
+    expect(t.switch).toEqual({ target: 'bmv2', cpuPort: 64 });
+    expect(t.hosts.filter((h) => h.role === 'backend')).toHaveLength(3);
+  });
+
   it.each([
     ['speculation: { mode: sometimes }', /speculation\.mode: Invalid option/],
     ['speculation: { mode: always, keepMs: -1 }', /speculation\.keepMs/],
