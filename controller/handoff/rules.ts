@@ -203,6 +203,11 @@ export class TransactionRules {
     return tables.length === 0 ? Promise.resolve() : this.#write('DELETE', tables, false);
   }
 
+  /** The writer batches deferred deletes (RuleBatcher): deleteLater() then costs no write of its own. */
+  get defersDeletes(): boolean {
+    return this.#writer.deferDelete !== undefined;
+  }
+
   /**
    * Deletes whatever is installed without waiting: with the next write of the writer, when it
    * batches (RuleBatcher); else at once. This transaction owns no rule afterwards either way.

@@ -264,8 +264,12 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
     step('adopt');
     // The client→backend rule goes before the controller owns the connection again (what the
     // client sends next must reach the controller). The backend→client rule can wait: the
-    // backend's socket is closed and sends nothing, so it goes with the next write (RuleBatcher).
-    if (zeroWindow) await timed('deleteRules', tx.rules.delete(['handoff_in']));
+    // backend's socket is closed and sends nothing, so it goes with the next write (RuleBatcher),
+    // which never lets a later insert of the same entry pass it. A writer that does not batch
+    // (BMv2's draining one) deletes both here, before the connection's next transaction can
+    // write the same entry.
+    if (!tx.rules.defersDeletes) await timed('deleteRules', tx.rules.delete());
+    else if (zeroWindow) await timed('deleteRules', tx.rules.delete(['handoff_in']));
     mark('rules-del', tx.id);
     if (!rel.state) throw new PrismError('PRISM_ERR_PROTO', 'the agent released the connection without its state');
     deps.adopt(fromProtoState(rel.state, tx.exported), Buffer.from(rel.unread ?? []), Buffer.from(rel.unacked ?? []), close);

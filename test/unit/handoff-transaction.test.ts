@@ -81,6 +81,7 @@ class Clock extends FakeClock implements HandoffClock {
 
 /** Records the writes; `fail` makes the next writes throw. */
 class FakeWriter implements RuleWriter {
+  deferDelete?: (updates: readonly EntryUpdate[]) => void;
   readonly writes: { type: string; tables: string[]; zeroWindow: number | undefined }[] = [];
   fail: PrismError | null = null;
   async writeOrThrow(updates: readonly EntryUpdate[]): Promise<void> {
@@ -152,8 +153,9 @@ const READ = { bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), bodyLeng
 const WRITE = { bytes: Buffer.from('PUT /objects/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'), bodyLength: 3, isRead: false, closeAfter: false };
 
 describe('a transaction, step by step', () => {
-  it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, client→backend rule deleted, adopted, then the other rule; no Release call', async () => {
+  it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, client→backend rule deleted, adopted, then the other rule deferred; no Release call', async () => {
     const { writer, agent, tx, deps, seen } = setup();
+    writer.deferDelete = (u) => void writer.writes.push({ type: 'DEFER', tables: u.map((x) => String(x.entry.table)), zeroWindow: undefined });
     let writesAtAdopt = -1;
     const adopt = deps.adopt;
     deps.adopt = (...a) => {
@@ -174,12 +176,31 @@ describe('a transaction, step by step', () => {
     expect(writer.writes).toEqual([
       { type: 'INSERT', tables: ['handoff_in', 'handoff_out'], zeroWindow: 1 },
       { type: 'DELETE', tables: ['handoff_in'], zeroWindow: undefined },
-      { type: 'DELETE', tables: ['handoff_out'], zeroWindow: undefined },
+      { type: 'DEFER', tables: ['handoff_out'], zeroWindow: undefined },
     ]);
     expect(writesAtAdopt).toBe(2); // handoff_in was gone, handoff_out not yet
     expect(tx.rules.installed).toEqual([]);
     expect(seen.adopted).toMatchObject({ sndNxt: 1300, rcvNxt: 5100, localIp: '10.0.0.100', remotePort: 40000 });
     expect(seen.resets).toBe(0);
+  });
+
+  it('a writer that does not batch deletes (BMv2): both rules go before the connection is adopted', async () => {
+    const { writer, tx, deps } = setup();
+    let writesAtAdopt = -1;
+    const adopt = deps.adopt;
+    deps.adopt = (...a) => {
+      writesAtAdopt = writer.writes.length;
+      adopt(...a);
+    };
+    const run = runTransaction(tx, READ, deps);
+    await flush();
+    tx.events.resolveDone({ sent: 300n, received: 27n, released: RELEASED, closeRequested: false });
+    expect((await run).outcome).toBe('done');
+    expect(writer.writes.map((w) => [w.type, w.tables])).toEqual([
+      ['INSERT', ['handoff_in', 'handoff_out']],
+      ['DELETE', ['handoff_in', 'handoff_out']],
+    ]);
+    expect(writesAtAdopt).toBe(2);
   });
 
   it('a write: window open, client→backend rule deleted before Release, the other after', async () => {
