@@ -10,6 +10,7 @@ import { LiveAdminTarget } from '../controller/admin/live-target.js';
 import { createAdminApi } from '../controller/admin/server.js';
 import { Controller } from '../controller/controller.js';
 import { HandoffManager } from '../controller/handoff/handoff-manager.js';
+import { DrainingRuleWriter, SwitchDrainBarrier } from '../controller/p4rt/drain-barrier.js';
 import { PolicyEngine } from '../controller/policy/engine.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { logger } from '../core/log.js';
@@ -24,7 +25,7 @@ export function registerController(program: Command): void {
     .command('controller')
     .description('run the controller: program the switch, own client connections, hand transactions to the agents, serve the admin API')
     .requiredOption('--config <file>', 'controller configuration (YAML or JSON); see docs/controller.md')
-    .addHelpText('after', '\nExample: prism controller --config topologies/mininet/controller.yaml')
+    .addHelpText('after', '\nExamples (commented): topologies/controller-embedded.yaml (prism switch), topologies/controller-bmv2.yaml (simple_switch_grpc)')
     .action(async (opts: { config: string }) => {
       const cfg = loadControllerConfig(opts.config);
       const root = repoRoot();
@@ -47,10 +48,13 @@ export function registerController(program: Command): void {
       const policies = new PolicyEngine();
       const policy = await policies.install({ builtin: cfg.policy.name, ...(cfg.policy.config ? { config: cfg.policy.config } : {}) });
       policies.activate(policy.id);
+      // BMv2 applies a Write before frames already queued in it: a from-backend rule is deleted
+      // only once the switch has drained them (controller/p4rt/drain-barrier.ts, docs/bmv2.md).
+      const drain = cfg.switch.target === 'bmv2' ? new SwitchDrainBarrier(controller.client, cfg.switch.cpuPort) : null;
       const handoff = new HandoffManager(
         controller,
         cfg.backends.map((b) => ({ name: b.name, ip: b.ip, mac: b.mac, port: b.port, agentAddress: b.agent, token: agentToken })),
-        { engine: policies, speculation: cfg.speculation },
+        { engine: policies, speculation: cfg.speculation, ...(drain ? { rules: new DrainingRuleWriter(controller.client, drain) } : {}) },
       );
       const { token, created } = cfg.admin.tokenFile ? await loadOrCreateToken(cfg.admin.tokenFile) : { token: undefined, created: false };
       const admin = await createAdminApi({ target: new LiveAdminTarget({ controller, handoff, policies, defaultAgentToken: agentToken }), ...(token ? { token } : {}) });

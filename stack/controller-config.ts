@@ -22,6 +22,8 @@ export const ControllerConfigSchema = z
         deviceConfig: z.string().optional(),
         /** The P4Info, binary or text-format path (default p4/p4info/prism.p4info.bin). */
         p4info: z.string().optional(),
+        /** The switch's CPU port (bmv2: its --cpu-port, and the CPU_PORT the JSON was compiled with). */
+        cpuPort: port.default(64),
       })
       .strict(),
     vips: z.array(z.object({ ip: ipv4, port: z.number().int().min(1).max(65535), mac }).strict()).min(1),

@@ -2,7 +2,7 @@
  * Topology files (stack/topology-file.ts) and controller files (stack/controller-config.ts):
  * defaults filled in, and every mistake refused with the field's path and what is wrong.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,8 +90,33 @@ describe('controller files', () => {
     expect(c.policy).toEqual({ name: 'round-robin' });
   });
 
+  it('every shipped example controller file is valid, and `prism controller --help` names each', async () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const examples = readdirSync(join(root, 'topologies')).filter((f) => /^controller-.*\.ya?ml$/.test(f));
+    expect(examples.sort()).toEqual(['controller-bmv2.yaml', 'controller-embedded.yaml']);
+    const bmv2 = loadControllerConfig(join(root, 'topologies', 'controller-bmv2.yaml'));
+    expect(bmv2.switch).toMatchObject({ target: 'bmv2', cpuPort: 64, deviceConfig: 'build/bmv2/prism.json' });
+    expect(bmv2.backends.map((b) => b.name)).toEqual(['b1', 'b2']);
+    expect(loadControllerConfig(join(root, 'topologies', 'controller-embedded.yaml')).switch.target).toBe('embedded');
+    const { Command } = await import('commander');
+    const { registerController } = await import('../../cli/cmd-controller.js');
+    const program = new Command();
+    registerController(program);
+    const help = helpAfter(program);
+    for (const f of examples) expect(help).toContain(`topologies/${f}`);
+  });
+
   it('takes speculation settings, and refuses bad ones with the path', () => {
     expect(loadControllerConfig(write('spec.yaml', [...BASE, 'speculation: { mode: off }'].join('\n'))).speculation).toEqual({ mode: 'off', keepMs: 200 });
     expect(() => loadControllerConfig(write('bad.yaml', [...BASE, 'speculation: { keepMs: 99999 }'].join('\n')))).toThrow(/bad\.yaml is not a valid controller configuration:\n {2}speculation\.keepMs/);
   });
 });
+
+/** `prism controller --help` as printed (with what addHelpText adds after the options). */
+function helpAfter(program: import('commander').Command): string {
+  let out = '';
+  const cmd = program.commands.find((c) => c.name() === 'controller')!;
+  cmd.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+  cmd.outputHelp();
+  return out;
+}
