@@ -188,7 +188,28 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
   let started = tx.cached;
   let unreached = false;
   try {
-    if (!tx.cached) {
+    if (!tx.cached && !tx.rules.defersDeletes) {
+      // Through a writer that does not batch (a remote switch, BMv2's draining writer): the rules
+      // first, then Prepare-and-start in one call (Prepare beside the rules is measured only on
+      // the embedded target; on BMv2 it is not done yet).
+      step('rules');
+      await timed('rules', tx.rules.insert(zeroWindow));
+      step('prepare');
+      let prep: PrepareResponse__Output;
+      try {
+        prep = await timed('prepare', agent.call<PrepareResponse__Output>('Prepare', prepareRequest(tx, req, clock, t, zeroWindow, true), t.prepareMs + t.startMs));
+      } catch (err) {
+        // It may have started serving (its answer lost with a dying agent), unless it never left.
+        unreached = err instanceof AgentCallError && err.neverSent;
+        throw err;
+      }
+      if (prep.result !== 'ready') {
+        log.info({ tx: String(tx.id), reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
+        await tx.rules.delete();
+        return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
+      }
+      started = true;
+    } else if (!tx.cached) {
       // Prepare goes first, and the agent builds the socket (in repair mode: it sends nothing)
       // while the controller writes the rules; Start follows the rules on the same stream. The
       // backend's first segment thus always finds its from-backend rule, and the client's window
@@ -197,23 +218,7 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
       mark('prep-send', tx.id);
       const prepared = timed(
         'prepare',
-        agent.call<PrepareResponse__Output>(
-          'Prepare',
-          {
-            transaction_id: String(tx.id),
-            connection: toProtoState(tx.exported),
-            request: req.bytes,
-            body: Buffer.alloc(0),
-            body_length: String(req.bodyLength),
-            deadline_unix_ms: String(clock.epochMs() + t.transactionMs),
-            start: false,
-            keep_ms: tx.keepMs,
-            // A zero-window read is released the moment it is done: the agent does it then and
-            // sends the state with Done (no Release round trip).
-            release_on_done: zeroWindow,
-          },
-          t.prepareMs,
-        ),
+        agent.call<PrepareResponse__Output>('Prepare', prepareRequest(tx, req, clock, t, zeroWindow, false), t.prepareMs),
       );
       prepared.catch(() => undefined); // awaited below, after the rules
       step('rules');
@@ -293,6 +298,23 @@ export async function failTransaction(tx: RunnableTransaction, failure: HandoffF
   await deps.agent.call('Abort', { transaction_id: String(tx.id), reason: failure.message }, 1000).catch(() => undefined);
   if (!nothingSent) deps.resetClient();
   return { outcome: outcomeOf(failure, nothingSent), steps: null, bytesSent: null, bytesReceived: 0, nothingSent, failure };
+}
+
+/** Prepare's request; `start`: Prepare-and-start in one call. */
+function prepareRequest(tx: RunnableTransaction, req: RunRequest, clock: HandoffClock, t: HandoffTimeouts, zeroWindow: boolean, start: boolean): object {
+  return {
+    transaction_id: String(tx.id),
+    connection: toProtoState(tx.exported),
+    request: req.bytes,
+    body: Buffer.alloc(0),
+    body_length: String(req.bodyLength),
+    deadline_unix_ms: String(clock.epochMs() + t.transactionMs),
+    start,
+    keep_ms: tx.keepMs,
+    // A zero-window read is released the moment it is done: the agent does it then and sends the
+    // state with Done (no Release round trip).
+    release_on_done: zeroWindow,
+  };
 }
 
 /** The stable code of a failure's error. */

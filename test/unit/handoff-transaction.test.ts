@@ -81,7 +81,8 @@ class Clock extends FakeClock implements HandoffClock {
 
 /** Records the writes; `fail` makes the next writes throw. */
 class FakeWriter implements RuleWriter {
-  deferDelete?: (updates: readonly EntryUpdate[]) => void;
+  /** Batches like RuleBatcher (the embedded target's writer) unless a test removes it. */
+  deferDelete?: (updates: readonly EntryUpdate[]) => void = (u) => void this.writes.push({ type: 'DEFER', tables: u.map((x) => String(x.entry.table)), zeroWindow: undefined });
   readonly writes: { type: string; tables: string[]; zeroWindow: number | undefined }[] = [];
   fail: PrismError | null = null;
   async writeOrThrow(updates: readonly EntryUpdate[]): Promise<void> {
@@ -155,7 +156,6 @@ const WRITE = { bytes: Buffer.from('PUT /objects/a HTTP/1.1\r\nContent-Length: 3
 describe('a transaction, step by step', () => {
   it('a read: rules (zero window), Prepare with release_on_done, Done carries the state, client→backend rule deleted, adopted, then the other rule deferred; no Release call', async () => {
     const { writer, agent, tx, deps, seen } = setup();
-    writer.deferDelete = (u) => void writer.writes.push({ type: 'DEFER', tables: u.map((x) => String(x.entry.table)), zeroWindow: undefined });
     let writesAtAdopt = -1;
     const adopt = deps.adopt;
     deps.adopt = (...a) => {
@@ -184,8 +184,9 @@ describe('a transaction, step by step', () => {
     expect(seen.resets).toBe(0);
   });
 
-  it('a writer that does not batch deletes (BMv2): both rules go before the connection is adopted', async () => {
-    const { writer, tx, deps } = setup();
+  it('a writer that does not batch deletes (BMv2): rules, then Prepare-and-start; both rules go before the connection is adopted', async () => {
+    const { writer, agent, tx, deps } = setup();
+    writer.deferDelete = undefined;
     let writesAtAdopt = -1;
     const adopt = deps.adopt;
     deps.adopt = (...a) => {
@@ -201,6 +202,8 @@ describe('a transaction, step by step', () => {
       ['DELETE', ['handoff_in', 'handoff_out']],
     ]);
     expect(writesAtAdopt).toBe(2);
+    expect(agent.methods()).toEqual(['Prepare']);
+    expect(agent.calls[0]!.req).toMatchObject({ start: true });
   });
 
   it('a write: window open, client→backend rule deleted before Release, the other after', async () => {
@@ -215,7 +218,7 @@ describe('a transaction, step by step', () => {
     expect(writer.writes.map((w) => [w.type, w.tables])).toEqual([
       ['INSERT', ['handoff_in', 'handoff_out']],
       ['DELETE', ['handoff_in']],
-      ['DELETE', ['handoff_out']],
+      ['DEFER', ['handoff_out']],
     ]);
     expect(writer.writes[0]!.zeroWindow).toBe(0);
     expect(seen.adopted).not.toBeNull();
@@ -343,7 +346,7 @@ describe('a transaction, step by step', () => {
     expect(writer.writes.map((w) => [w.type, w.tables])).toEqual([
       ['INSERT', ['handoff_in', 'handoff_out']],
       ['DELETE', ['handoff_in']],
-      ['DELETE', ['handoff_out']],
+      ['DEFER', ['handoff_out']],
     ]);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.resets).toBe(1);
