@@ -346,7 +346,7 @@ describe('a transaction, step by step', () => {
     expect(writer.writes.map((w) => [w.type, w.tables])).toEqual([
       ['INSERT', ['handoff_in', 'handoff_out']],
       ['DELETE', ['handoff_in']],
-      ['DEFER', ['handoff_out']],
+      ['DELETE', ['handoff_out']],
     ]);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.resets).toBe(1);
@@ -414,7 +414,7 @@ describe('a transaction that closes its connection (RFC 9112 9.6)', () => {
     expect((await run).outcome).toBe('done');
     expect(seen.kept).toBe(0);
     expect(agent.methods()).toEqual(['Prepare', 'Start', 'Release']);
-    expect(writer.writes.map((w) => `${w.type} ${w.tables.join('+')}`)).toEqual(['INSERT handoff_in+handoff_out', 'DELETE handoff_in', 'DELETE handoff_out']);
+    expect(writer.writes.map((w) => `${w.type} ${w.tables.join('+')}`)).toEqual(['INSERT handoff_in+handoff_out', 'DELETE handoff_in', 'DEFER handoff_out']);
     expect(tx.rules.installed).toEqual([]);
     expect(seen.closes).toEqual([true]);
   });
