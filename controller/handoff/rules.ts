@@ -22,7 +22,7 @@ export const RULE_TABLES: readonly RuleTable[] = ['handoff_in', 'handoff_out'];
 export interface RuleWriter {
   writeOrThrow(updates: readonly EntryUpdate[]): Promise<void>;
   /** Deletes that may wait for the next write (RuleBatcher); without it, they are written at once. */
-  deferDelete?(updates: readonly EntryUpdate[]): void;
+  deferDelete?: ((updates: readonly EntryUpdate[]) => void) | undefined;
 }
 
 /**

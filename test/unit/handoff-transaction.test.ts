@@ -82,7 +82,7 @@ class Clock extends FakeClock implements HandoffClock {
 /** Records the writes; `fail` makes the next writes throw. */
 class FakeWriter implements RuleWriter {
   /** Batches like RuleBatcher (the embedded target's writer) unless a test removes it. */
-  deferDelete?: (updates: readonly EntryUpdate[]) => void = (u) => void this.writes.push({ type: 'DEFER', tables: u.map((x) => String(x.entry.table)), zeroWindow: undefined });
+  deferDelete?: ((updates: readonly EntryUpdate[]) => void) | undefined = (u) => void this.writes.push({ type: 'DEFER', tables: u.map((x) => String(x.entry.table)), zeroWindow: undefined });
   readonly writes: { type: string; tables: string[]; zeroWindow: number | undefined }[] = [];
   fail: PrismError | null = null;
   async writeOrThrow(updates: readonly EntryUpdate[]): Promise<void> {
