@@ -203,11 +203,7 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
         unreached = err instanceof AgentCallError && err.neverSent;
         throw err;
       }
-      if (prep.result !== 'ready') {
-        log.info({ tx: String(tx.id), reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
-        await tx.rules.delete();
-        return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
-      }
+      if (prep.result !== 'ready') return await refused(tx, prep);
       started = true;
     } else if (!tx.cached) {
       // Prepare goes first, and the agent builds the socket (in repair mode: it sends nothing)
@@ -229,21 +225,15 @@ export async function runTransaction(tx: RunnableTransaction, req: RunRequest, d
       mark('rules-in', tx.id);
       step('prepare');
       const prep = await prepared;
-      if (prep.result === 'ready') {
-        step('start');
-        try {
-          await timed('start', agent.call('Start', { transaction_id: String(tx.id) }, t.startMs));
-        } catch (err) {
-          // A Start that failed may still have started serving (its answer lost with a dying
-          // agent), unless it never left the controller.
-          unreached = err instanceof AgentCallError && err.neverSent;
-          throw err;
-        }
-      }
-      if (prep.result !== 'ready') {
-        log.info({ tx: String(tx.id), reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
-        await tx.rules.delete();
-        return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
+      if (prep.result !== 'ready') return await refused(tx, prep);
+      step('start');
+      try {
+        await timed('start', agent.call('Start', { transaction_id: String(tx.id) }, t.startMs));
+      } catch (err) {
+        // A Start that failed may still have started serving (its answer lost with a dying
+        // agent), unless it never left the controller.
+        unreached = err instanceof AgentCallError && err.neverSent;
+        throw err;
       }
       started = true;
       mark('prep-ans', tx.id);
@@ -298,6 +288,13 @@ export async function failTransaction(tx: RunnableTransaction, failure: HandoffF
   await deps.agent.call('Abort', { transaction_id: String(tx.id), reason: failure.message }, 1000).catch(() => undefined);
   if (!nothingSent) deps.resetClient();
   return { outcome: outcomeOf(failure, nothingSent), steps: null, bytesSent: null, bytesReceived: 0, nothingSent, failure };
+}
+
+/** Prepare was refused: nothing was started or sent; the rules go. */
+async function refused(tx: RunnableTransaction, prep: PrepareResponse__Output): Promise<RunResult> {
+  log.info({ tx: String(tx.id), reason: prep.refused?.reason, detail: prep.refused?.detail }, 'Prepare refused');
+  await tx.rules.delete();
+  return { outcome: 'refused', steps: null, bytesSent: null, bytesReceived: 0, nothingSent: true, failure: null };
 }
 
 /** Prepare's request; `start`: Prepare-and-start in one call. */
